@@ -1,7 +1,4 @@
-// The `lmforge` binary: dispatches to one subcommand per file in cli/.
-#include <iostream>
+// The `lmforge` binary: one subcommand per file in cli/ (see cli/subcommand.h).
+#include "lmforge/cli/subcommand.h"
 
-int main(int argc, char** argv) {
-  std::cout << "lmforge " << LMFORGE_VERSION << "\n";
-  return 0;
-}
+int main(int argc, char** argv) { return lmforge::run_cli(argc, argv); }

@@ -1,0 +1,67 @@
+#include "lmforge/eval/perplexity.h"
+
+#include <cmath>
+
+#include "lmforge/core/precision.h"
+#include "lmforge/eval/sliding_window.h"
+#include "lmforge/models/language_model.h"
+
+namespace lmforge {
+
+PerplexityResult score_stream(LanguageModel& model, const at::Tensor& stream, const PerplexityOptions& o) {
+  const int64_t n = stream.numel() - 1;
+  std::vector<Window> wins = sliding_windows(n, o.context, o.stride);
+  PerplexityResult r;
+  r.windows = static_cast<int64_t>(wins.size());
+  const at::Device dev = model.output_weight().device();
+  model.eval();
+  torch::NoGradGuard ng;
+  AutocastGuard ac(o.dtype, dev);
+  const at::Tensor s = stream.to(at::kLong).contiguous();
+  // Windows of equal length go through the model together.
+  for (size_t i = 0; i < wins.size();) {
+    const int64_t len = wins[i].hi - wins[i].lo;
+    size_t j = i;
+    while (j < wins.size() && j - i < static_cast<size_t>(o.batch) && wins[j].hi - wins[j].lo == len) ++j;
+    std::vector<at::Tensor> in, tg;
+    for (size_t k = i; k < j; ++k) {
+      const Window& w = wins[k];
+      in.push_back(s.narrow(0, w.lo, len));
+      at::Tensor t = s.narrow(0, w.lo + 1, len).clone();
+      const int64_t skip = w.first - (w.lo + 1);  // targets already scored by an earlier window
+      if (skip > 0) t.narrow(0, 0, skip).fill_(-100);
+      tg.push_back(t);
+    }
+    at::Tensor inputs = at::stack(in).to(dev), targets = at::stack(tg).to(dev);
+    ForwardContext ctx;
+    at::Tensor h = model.hidden(inputs, ctx);
+    at::Tensor logits = model.logits(h).to(at::kFloat);
+    at::Tensor nll = at::cross_entropy_loss(logits.view({-1, logits.size(-1)}), targets.view({-1}), {},
+                                            at::Reduction::Sum, -100);
+    r.nll += nll.item<double>();
+    at::Tensor scored = targets != -100;
+    r.tokens += scored.sum().item<int64_t>();
+    if (o.unk_id >= 0) r.unk_targets += (targets == o.unk_id).sum().item<int64_t>();
+    i = j;
+    if (o.progress) o.progress(static_cast<int64_t>(i), static_cast<int64_t>(wins.size()));
+  }
+  return r;
+}
+
+nlohmann::json perplexity_report(const PerplexityResult& r, int64_t words, int64_t bytes, int64_t literal_unks) {
+  nlohmann::json j;
+  j["tokens"] = r.tokens;
+  j["words"] = words;
+  j["bytes"] = bytes;
+  j["nll"] = r.nll;
+  j["token_ppl"] = r.tokens ? std::exp(r.nll / static_cast<double>(r.tokens)) : 0.0;
+  j["word_ppl"] = words ? std::exp(r.nll / static_cast<double>(words)) : 0.0;
+  j["bits_per_byte"] = bytes ? r.nll / (static_cast<double>(bytes) * std::log(2.0)) : 0.0;
+  // Unknown targets where the text had a real word: the literal <unk> of WikiText is not counted.
+  const int64_t real_unks = std::max<int64_t>(0, r.unk_targets - literal_unks);
+  j["unk_fraction"] = r.tokens ? static_cast<double>(real_unks) / static_cast<double>(r.tokens) : 0.0;
+  j["windows"] = r.windows;
+  return j;
+}
+
+}  // namespace lmforge

@@ -1,0 +1,92 @@
+#include "lmforge/models/language_model.h"
+
+#include <torch/nn/modules/container/modulelist.h>
+
+namespace lmforge {
+
+LanguageModel::LanguageModel(const ModelConfig& cfg) : cfg_(cfg) {
+  LMF_REQUIRE(cfg.vocab_size > 0, ConfigError, "model.vocab_size is not set (no tokenizer or task gave one)");
+  torch::NoGradGuard ng;
+  embed_ = register_parameter("embed.weight", at::empty({cfg.vocab_size, cfg.d_model}).normal_(0, cfg.init_std));
+  if (cfg.position == "learned")
+    pos_embed_ = register_parameter("pos_embed.weight", at::empty({cfg.max_seq_len, cfg.d_model}).normal_(0, 0.01));
+  auto list = torch::nn::ModuleList();
+  for (size_t i = 0; i < cfg.layers.size(); ++i) {
+    LayerContext lc;
+    lc.d_model = cfg.d_model;
+    lc.max_seq_len = cfg.max_seq_len;
+    lc.layer_index = static_cast<int64_t>(i);
+    lc.n_layers = cfg.n_layers;
+    lc.dropout = cfg.dropout;
+    lc.init_std = cfg.init_std;
+    lc.position = cfg.position;
+    lc.causal = cfg.kind == "decoder";
+    auto b = std::make_shared<Block>(cfg.layers[i], lc);
+    blocks_.push_back(b);
+    list->push_back(b);
+  }
+  register_module("layers", list);
+  if (cfg.final_norm) {
+    LayerContext lc;
+    lc.d_model = cfg.d_model;
+    const BlockSpec& last = cfg.layers.back();
+    const toml::node* o = last.options.get(last.norm);
+    static const toml::table kEmpty;
+    final_norm_ = register_module(
+        "final_norm", NormRegistry::at(last.norm, last.path).build(o ? *o->as_table() : kEmpty, last.path, lc));
+  }
+  if (!cfg.tie_embeddings)
+    lm_head_ = register_parameter("lm_head.weight", at::empty({cfg.vocab_size, cfg.d_model}).normal_(0, cfg.init_std));
+}
+
+at::Tensor LanguageModel::embed(const at::Tensor& tokens, int64_t pos_offset) {
+  LMF_REQUIRE(tokens.dim() == 2, UserError, "model input must be (batch, length), got ", tokens.sizes());
+  at::Tensor x = at::embedding(embed_, tokens);
+  if (pos_embed_.defined()) {
+    const int64_t L = tokens.size(1);
+    LMF_REQUIRE(pos_offset + L <= cfg_.max_seq_len, UserError, "sequence of ", pos_offset + L,
+                " tokens is longer than model.max_seq_len = ", cfg_.max_seq_len, " (learned positions)");
+    x = x + pos_embed_.narrow(0, pos_offset, L);
+  }
+  if (cfg_.dropout > 0 && is_training()) x = at::dropout(x, cfg_.dropout, true);
+  return x;
+}
+
+at::Tensor LanguageModel::hidden(const at::Tensor& tokens, ForwardContext& ctx) {
+  ctx.causal = cfg_.kind == "decoder";
+  ctx.training = is_training();
+  at::Tensor x = embed(tokens, ctx.pos_offset);
+  for (auto& b : blocks_) x = b->forward(x, ctx);
+  return final_norm_ ? final_norm_->forward(x, ctx) : x;
+}
+
+at::Tensor LanguageModel::logits(const at::Tensor& h) const { return at::linear(h, output_weight()); }
+
+std::vector<std::unique_ptr<MixerState>> LanguageModel::new_states() const {
+  std::vector<std::unique_ptr<MixerState>> s;
+  for (const auto& b : blocks_) s.push_back(b->mixer().new_state());
+  return s;
+}
+
+at::Tensor LanguageModel::step(const at::Tensor& tokens, std::vector<std::unique_ptr<MixerState>>& states,
+                               ForwardContext& ctx) {
+  ctx.causal = true;
+  ctx.training = false;
+  at::Tensor x = embed(tokens, ctx.pos_offset);
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->step(x, *states[i], ctx);
+  return final_norm_ ? final_norm_->forward(x, ctx) : x;
+}
+
+int64_t LanguageModel::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+double LanguageModel::train_flops_per_token(int64_t seq_len) const {
+  double f = 2.0 * cfg_.d_model * cfg_.vocab_size;  // output projection
+  for (const auto& b : blocks_) f += b->flops_per_token(seq_len);
+  return 3.0 * f;
+}
+
+}  // namespace lmforge

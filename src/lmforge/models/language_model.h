@@ -1,0 +1,40 @@
+// The language model: token embedding (+ learned positions), a stack of blocks, a final norm and
+// the output projection (tied to the embedding or not). Decoder (causal, next-token LM) or
+// encoder (bidirectional, for MLM and classification) by ModelConfig::kind.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "lmforge/models/block.h"
+#include "lmforge/models/model_config.h"
+
+namespace lmforge {
+
+class LanguageModel : public torch::nn::Module {
+ public:
+  explicit LanguageModel(const ModelConfig& cfg);
+
+  // tokens (B, L) int64 -> hidden states (B, L, D) after the final norm.
+  at::Tensor hidden(const at::Tensor& tokens, ForwardContext& ctx);
+  // hidden (..., D) -> logits (..., V).
+  at::Tensor logits(const at::Tensor& hidden) const;
+  at::Tensor output_weight() const { return lm_head_.defined() ? lm_head_ : embed_; }
+
+  // Decoding with per-layer states: tokens (B, L_new); ctx.pos_offset = tokens already seen.
+  std::vector<std::unique_ptr<MixerState>> new_states() const;
+  at::Tensor step(const at::Tensor& tokens, std::vector<std::unique_ptr<MixerState>>& states, ForwardContext& ctx);
+
+  const ModelConfig& config() const { return cfg_; }
+  int64_t num_parameters() const;
+  // Training FLOPs per token (forward + backward = 3x forward), for MFU.
+  double train_flops_per_token(int64_t seq_len) const;
+
+ private:
+  at::Tensor embed(const at::Tensor& tokens, int64_t pos_offset);
+  ModelConfig cfg_;
+  at::Tensor embed_, pos_embed_, lm_head_;
+  std::vector<std::shared_ptr<Block>> blocks_;
+  std::shared_ptr<Norm> final_norm_;
+};
+
+}  // namespace lmforge

@@ -1,0 +1,104 @@
+#include "lmforge/nn/attention.h"
+
+#include <cmath>
+
+#include "lmforge/nn/positions.h"
+
+namespace lmforge {
+
+at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                             int64_t window, const at::Tensor& bias, const at::Tensor& key_padding,
+                             double dropout, bool training) {
+  const int64_t L = q.size(2), S = k.size(2);
+  // Scale q (L x Dh) rather than the scores (L x S): fewer multiplies.
+  at::Tensor scores = at::matmul(q * (1.0 / std::sqrt(static_cast<double>(q.size(3)))), k.transpose(-2, -1));
+  if (bias.defined()) scores = scores + bias.to(scores.scalar_type());
+  if (causal || window > 0 || key_padding.defined()) {
+    auto opts = at::TensorOptions().dtype(at::kLong).device(q.device());
+    at::Tensor qi = at::arange(S - L, S, opts).unsqueeze(1), kj = at::arange(0, S, opts).unsqueeze(0);
+    at::Tensor masked = at::zeros({L, S}, opts.dtype(at::kBool));
+    if (causal) masked = masked | (kj > qi);
+    if (window > 0) masked = masked | (kj <= qi - window) | (!causal ? (kj >= qi + window) : at::zeros_like(masked));
+    at::Tensor m = masked.view({1, 1, L, S});
+    if (key_padding.defined()) m = m | key_padding.logical_not().view({-1, 1, 1, S});
+    scores = scores.masked_fill(m, -std::numeric_limits<float>::infinity());
+  }
+  at::Tensor p = at::softmax(scores, -1);
+  if (key_padding.defined()) p = p.nan_to_num(0.0);  // rows with no visible key
+  if (dropout > 0 && training) p = at::dropout(p, dropout, true);
+  return at::matmul(p, v);
+}
+
+Attention::Attention(const AttentionOptions& o, const LayerContext& c) : opt_(o), lc_(c) {
+  LMF_REQUIRE(o.n_heads > 0, ConfigError, "attention.n_heads must be positive, got ", o.n_heads);
+  LMF_REQUIRE(o.head_dim > 0 || c.d_model % o.n_heads == 0, ConfigError, "attention: d_model ", c.d_model,
+              " is not divisible by n_heads ", o.n_heads, " (set head_dim)");
+  LMF_REQUIRE(o.window >= 0, ConfigError, "attention.window must be >= 0");
+  dh_ = o.head_dim > 0 ? o.head_dim : c.d_model / o.n_heads;
+  LMF_REQUIRE(c.position != "rope" || dh_ % 2 == 0, ConfigError, "rope needs an even head_dim, got ", dh_);
+  const int64_t inner = dh_ * o.n_heads;
+  qkv_ = register_module("qkv", std::make_shared<Dense>(c.d_model, 3 * inner, o.qkv_bias, c.init_std));
+  // GPT-2's scaled init of the residual projections: std / sqrt(2 * n_layers).
+  out_ = register_module("out", std::make_shared<Dense>(inner, c.d_model, o.out_bias,
+                                                        c.init_std / std::sqrt(2.0 * c.n_layers)));
+  if (c.position == "alibi") alibi_slopes_ = register_buffer("alibi_slopes", alibi_slopes(o.n_heads));
+}
+
+at::Tensor Attention::attend(const at::Tensor& x, const at::Tensor& k_past, const at::Tensor& v_past,
+                             ForwardContext& ctx, at::Tensor* k_all, at::Tensor* v_all) {
+  const int64_t B = x.size(0), L = x.size(1), H = opt_.n_heads;
+  at::Tensor qkv = qkv_->forward(x).view({B, L, 3, H, dh_}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
+  at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  if (lc_.position == "rope") {
+    q = apply_rope(q, ctx.pos_offset, opt_.rope_base);
+    k = apply_rope(k, ctx.pos_offset, opt_.rope_base);
+  }
+  if (k_past.defined()) {
+    k = at::cat({k_past, k}, 2);
+    v = at::cat({v_past, v}, 2);
+  }
+  if (k_all) *k_all = k, *v_all = v;
+  const int64_t S = k.size(2);
+  at::Tensor bias;
+  if (alibi_slopes_.defined()) bias = alibi_bias(alibi_slopes_, L, S, S - L, ctx.causal);
+  at::Tensor y = softmax_attention(q, k, v, ctx.causal, opt_.window, bias, ctx.key_padding, opt_.attn_dropout,
+                                   is_training());
+  return out_->forward(y.transpose(1, 2).reshape({B, L, H * dh_}));
+}
+
+at::Tensor Attention::forward(const at::Tensor& x, ForwardContext& ctx) {
+  return attend(x, at::Tensor(), at::Tensor(), ctx, nullptr, nullptr);
+}
+
+namespace {
+struct KvCache : MixerState {
+  at::Tensor k, v;  // (B, H, S, Dh)
+};
+}  // namespace
+
+std::unique_ptr<MixerState> Attention::new_state() const { return std::make_unique<KvCache>(); }
+
+at::Tensor Attention::step(const at::Tensor& x, MixerState& state, ForwardContext& ctx) {
+  auto& c = dynamic_cast<KvCache&>(state);
+  at::Tensor k, v;
+  at::Tensor y = attend(x, c.k, c.v, ctx, &k, &v);
+  if (opt_.window > 0 && k.size(2) > opt_.window) {  // a local layer only ever needs the last window
+    k = k.narrow(2, k.size(2) - opt_.window, opt_.window);
+    v = v.narrow(2, v.size(2) - opt_.window, opt_.window);
+  }
+  c.k = k.contiguous(), c.v = v.contiguous();
+  return y;
+}
+
+double Attention::flops_per_token(int64_t seq_len) const {
+  const double inner = static_cast<double>(dh_ * opt_.n_heads), d = static_cast<double>(lc_.d_model);
+  double keys = opt_.window > 0 ? std::min<double>(opt_.window, seq_len) : seq_len;
+  if (lc_.causal && opt_.window == 0) keys = (seq_len + 1) / 2.0;  // average visible keys
+  return 2.0 * (3 * d * inner + inner * d) + 2.0 * 2.0 * keys * inner;
+}
+
+static const bool kRegistered = MixerRegistry::add<AttentionOptions>(
+    "attention", "softmax multi-head attention (causal in decoders), KV cache, optional sliding window",
+    [](const AttentionOptions& o, const LayerContext& c) { return std::make_shared<Attention>(o, c); });
+
+}  // namespace lmforge

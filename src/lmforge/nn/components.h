@@ -1,0 +1,56 @@
+// The three kinds of block components: sequence mixers, norms and feed-forwards.
+//
+// A block is  x + mixer(norm1(x))  then  x + ffn(norm2(x))  (pre-norm; post-norm is an option of
+// the block). Each kind has its own registry; a new component is one file that registers itself.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+#include "lmforge/core/registry.h"
+#include "lmforge/nn/context.h"
+
+namespace lmforge {
+
+// Per-layer decoding state (a KV cache, a recurrent state, ...).
+struct MixerState {
+  virtual ~MixerState() = default;
+};
+
+class Mixer : public torch::nn::Module {
+ public:
+  static constexpr const char* kKind = "mixer";
+  // x: (B, L, D) -> (B, L, D).
+  virtual at::Tensor forward(const at::Tensor& x, ForwardContext& ctx) = 0;
+
+  // Incremental decoding: x holds the next tokens (B, L_new, D) and `state` what the earlier ones
+  // left. The default keeps the whole input history and recomputes, so every mixer can generate;
+  // mixers with a real cache (attention's KV cache, linear attention's recurrent state) override.
+  virtual std::unique_ptr<MixerState> new_state() const;
+  virtual at::Tensor step(const at::Tensor& x, MixerState& state, ForwardContext& ctx);
+
+  // Multiply-adds * 2 per token at sequence length L, for MFU (forward only).
+  virtual double flops_per_token(int64_t seq_len) const = 0;
+};
+
+class Norm : public torch::nn::Module {
+ public:
+  static constexpr const char* kKind = "norm";
+  virtual at::Tensor forward(const at::Tensor& x, ForwardContext& ctx) = 0;
+};
+
+class FeedForward : public torch::nn::Module {
+ public:
+  static constexpr const char* kKind = "ffn";
+  virtual at::Tensor forward(const at::Tensor& x, ForwardContext& ctx) = 0;
+  virtual double flops_per_token() const = 0;
+};
+
+using MixerRegistry = Registry<Mixer, LayerContext>;
+using NormRegistry = Registry<Norm, LayerContext>;
+using FfnRegistry = Registry<FeedForward, LayerContext>;
+
+}  // namespace lmforge

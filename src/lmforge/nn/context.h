@@ -1,0 +1,36 @@
+// What every layer is built from (LayerContext) and what flows beside the activations in a
+// forward pass (ForwardContext).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <ATen/ATen.h>
+
+namespace lmforge {
+
+// Model-wide facts a component needs at construction.
+struct LayerContext {
+  int64_t d_model = 256;
+  int64_t max_seq_len = 256;
+  int64_t layer_index = 0;
+  int64_t n_layers = 1;
+  double dropout = 0.0;
+  double init_std = 0.02;
+  std::string position = "rope";  // learned | rope | alibi | none (rope/alibi live in attention)
+  bool causal = true;             // decoder (true) or bidirectional encoder (false)
+};
+
+// Per-forward information shared by the layers of one model.
+struct ForwardContext {
+  bool causal = true;
+  bool training = false;
+  int64_t pos_offset = 0;  // absolute position of the first input token (decoding with a cache)
+  at::Tensor key_padding;  // (B, L) bool, true = real token; undefined = no padding
+  // Auxiliary losses added to the objective (MoE load balancing, ...), summed by the trainer.
+  std::map<std::string, at::Tensor> aux_losses;
+  // Values carried from one layer to the next (e.g. MomentumSMoE's momentum).
+  std::map<std::string, at::Tensor> carry;
+};
+
+}  // namespace lmforge

@@ -1,0 +1,14 @@
+#include "lmforge/nn/dense.h"
+
+#include <torch/nn/init.h>
+
+namespace lmforge {
+
+Dense::Dense(int64_t in, int64_t out, bool with_bias, double std) {
+  weight = register_parameter("weight", at::empty({out, in}));
+  torch::NoGradGuard g;
+  weight.normal_(0.0, std);
+  if (with_bias) bias = register_parameter("bias", at::zeros({out}));
+}
+
+}  // namespace lmforge

@@ -1,0 +1,23 @@
+// Dense: y = x W^T + b, the plain linear layer, as one at::linear call.
+//
+// Why not torch::nn::Linear: under bf16 autocast on LibTorch 1.13 it measured 15% slower than a
+// direct at::linear on these machines (DESIGN.md), and we want the parameter names weight/bias
+// to match the PyTorch peer's state_dict exactly.
+#pragma once
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+namespace lmforge {
+
+class Dense : public torch::nn::Module {
+ public:
+  // Weights ~ N(0, std^2), bias zero.
+  Dense(int64_t in, int64_t out, bool bias, double std);
+  at::Tensor forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+  int64_t in_features() const { return weight.size(1); }
+  int64_t out_features() const { return weight.size(0); }
+
+  at::Tensor weight, bias;  // bias undefined when disabled
+};
+
+}  // namespace lmforge

@@ -1,0 +1,23 @@
+#include "lmforge/train/loss.h"
+
+#include "lmforge/models/language_model.h"
+
+namespace lmforge {
+
+std::pair<at::Tensor, int64_t> lm_loss_sum(const LanguageModel& model, const at::Tensor& hidden, const at::Tensor& targets) {
+  at::Tensor h = hidden.reshape({-1, hidden.size(-1)});
+  at::Tensor y = targets.reshape({-1});
+  const int64_t n = (y != -100).sum().item<int64_t>();
+  at::Tensor logits = model.logits(h).to(at::kFloat);
+  at::Tensor loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum, -100);
+  return {loss, n};
+}
+
+std::pair<int64_t, int64_t> lm_accuracy(const LanguageModel& model, const at::Tensor& hidden, const at::Tensor& targets) {
+  at::Tensor y = targets.reshape({-1});
+  at::Tensor mask = y != -100;
+  at::Tensor pred = model.logits(hidden.reshape({-1, hidden.size(-1)})).argmax(-1);
+  return {((pred == y) & mask).sum().item<int64_t>(), mask.sum().item<int64_t>()};
+}
+
+}  // namespace lmforge

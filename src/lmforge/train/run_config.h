@@ -1,0 +1,116 @@
+// The whole config of a run: [run], [data], [model], [train], [eval]. Parsed once, validated
+// completely (unknown keys, wrong types, bad values) before anything is built, and stored
+// resolved (every default filled in) in the run directory and in each checkpoint.
+#pragma once
+#include <string>
+
+#include <toml++/toml.h>
+
+#include "lmforge/core/config.h"
+#include "lmforge/data/mqar.h"
+#include "lmforge/data/tokenizer.h"
+#include "lmforge/models/model_config.h"
+
+namespace lmforge {
+
+struct RunSection {
+  int64_t seed = 1234;
+  std::string device = "cpu";
+  int64_t threads = 0;  // 0: all cores
+  template <class V>
+  void visit(V& v) {
+    v("seed", seed, "seed for initialisation, data order and dropout");
+    v("device", device, "cpu | cuda | cuda:N");
+    v("threads", threads, "intra-op threads; 0 = all cores");
+  }
+};
+
+struct DataConfig {
+  std::string task = "lm";  // lm | mqar
+  std::string dir;          // base folder for relative paths; "" = working directory, then ../shared/data
+  std::string train, valid, test;
+  std::string cache_dir;    // token files; "" = <dir of the text file>/.lmforge-cache or ~/.cache/lmforge
+  TokenizerOptions tokenizer;
+  MqarOptions mqar;
+  template <class V>
+  void visit(V& v) {
+    v("task", task, "lm (next-token language modelling on text files) | mqar (synthetic recall)");
+    v("dir", dir, "folder that relative data paths are taken from");
+    v("train", train, "training text file (lm)");
+    v("valid", valid, "validation text file (lm)");
+    v("test", test, "test text file (lm), scored at the end when given");
+    v("cache_dir", cache_dir, "where tokenized files are cached");
+    v("tokenizer", tokenizer);
+    v("mqar", mqar);
+  }
+};
+
+struct TrainConfig {
+  int64_t steps = 1000;
+  int64_t batch_size = 16;
+  int64_t seq_len = 256;
+  int64_t grad_accum = 1;
+  std::string optimizer = "adamw";
+  double lr = 1e-3;
+  double min_lr_ratio = 0.1;
+  int64_t warmup_steps = 100;
+  std::string schedule = "cosine";
+  double weight_decay = 0.1;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double grad_clip = 1.0;
+  std::string precision = "bf16";
+  int64_t log_every = 10;
+  int64_t eval_every = 200;
+  int64_t eval_batches = 16;
+  int64_t save_every = 0;
+  double max_minutes = 0;
+  template <class V>
+  void visit(V& v) {
+    v("steps", steps, "optimizer steps");
+    v("batch_size", batch_size, "sequences per micro-batch (per rank)");
+    v("seq_len", seq_len, "tokens per training sequence");
+    v("grad_accum", grad_accum, "micro-batches per optimizer step");
+    v("optimizer", optimizer, "adamw | sgd");
+    v("lr", lr, "peak learning rate");
+    v("min_lr_ratio", min_lr_ratio, "final learning rate as a fraction of the peak");
+    v("warmup_steps", warmup_steps, "linear warmup steps");
+    v("schedule", schedule, "cosine | linear | constant");
+    v("weight_decay", weight_decay, "decoupled weight decay (matrices only)");
+    v("beta1", beta1, "Adam beta1");
+    v("beta2", beta2, "Adam beta2");
+    v("eps", eps, "Adam epsilon");
+    v("grad_clip", grad_clip, "clip the global gradient norm to this; 0 = off");
+    v("precision", precision, "fp32 | bf16 (autocast; fp32 master weights)");
+    v("log_every", log_every, "console and log line every N steps");
+    v("eval_every", eval_every, "validation every N steps; 0 = only at the end");
+    v("eval_batches", eval_batches, "validation batches for the periodic evaluation");
+    v("save_every", save_every, "checkpoint every N steps; 0 = only at the end");
+    v("max_minutes", max_minutes, "stop (and save) after this wall-clock budget; 0 = none");
+  }
+};
+
+struct EvalConfig {
+  int64_t context = 0;  // 0: train.seq_len
+  int64_t stride = 0;   // 0: context / 2
+  template <class V>
+  void visit(V& v) {
+    v("context", context, "sliding-window length for perplexity; 0 = train.seq_len");
+    v("stride", stride, "new tokens scored per window; 0 = context / 2");
+  }
+};
+
+struct RunConfig {
+  RunSection run;
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+  EvalConfig eval;
+};
+
+RunConfig parse_run_config(const toml::table& t);
+toml::table run_config_to_toml(const RunConfig& c);
+// Resolves a data path: absolute, relative to data.dir, to the working directory, or to
+// ../shared/data beside the source tree. Empty stays empty.
+std::string resolve_data_path(const DataConfig& d, const std::string& p);
+
+}  // namespace lmforge
