@@ -69,7 +69,12 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   toml::table config = config_in;
   nlohmann::json state = {{"step", 0}, {"tokens", 0}};
   std::string ckpt;
-  if (opts.resume) {
+  if (!opts.resume) {
+    // Never overwrite an earlier run's results.
+    LMF_REQUIRE(!fs::exists(fs::path(opts.run_dir) / "checkpoint") && !fs::exists(fs::path(opts.run_dir) / "log.jsonl"),
+                UserError, "run directory '", opts.run_dir, "' already holds a run; continue it with --resume ",
+                opts.run_dir, " or choose another --out");
+  } else {
     ckpt = checkpoint_dir(opts.run_dir);
     config = load_checkpoint_config(ckpt);
     state = load_state(ckpt);
@@ -119,6 +124,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
 
   int64_t step = state["step"].get<int64_t>();
   int64_t tokens = state["tokens"].get<int64_t>();
+  const int64_t start_step = step;
   nlohmann::json last_eval = state.value("last_eval", nlohmann::json::object());
   auto save = [&](const char* why) {
     if (!rank0) return;
@@ -183,7 +189,8 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     }
     if (tc.save_every > 0 && step % tc.save_every == 0 && step < tc.steps) save("periodic");
     const double minutes = std::chrono::duration<double>(Clock::now() - t_start).count() / 60.0;
-    if (stop_requested() || (tc.max_minutes > 0 && minutes >= tc.max_minutes)) {
+    const bool stop_here = opts.stop_after > 0 && step - start_step >= opts.stop_after;
+    if (stop_here || stop_requested() || (tc.max_minutes > 0 && minutes >= tc.max_minutes)) {
       stopped = true;
       break;
     }
