@@ -3,6 +3,8 @@
 #include <chrono>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/threads.h"
 #include "lmforge/eval/generate.h"

@@ -30,7 +30,8 @@ StepResult train_step(LanguageModel& model, torch::optim::Optimizer& opt, const 
   dist.all_reduce_gradients(params);
   r.grad_norm = torch::nn::utils::clip_grad_norm_(params, grad_clip > 0 ? grad_clip : 1e30);
   opt.step();
-  opt.zero_grad(true);
+  // Drop the gradients rather than zeroing them: less memory traffic, and no stale graphs.
+  for (auto& p : params) p.mutable_grad() = at::Tensor();
   return r;
 }
 
