@@ -55,17 +55,18 @@ class DataSentencePiece : public ::testing::TestWithParam<std::string> {
     static std::map<std::string, std::unique_ptr<Trained>> cache;
     auto& slot = cache[GetParam()];
     if (!slot) {
-      slot = std::make_unique<Trained>();
+      auto trained = std::make_unique<Trained>();
       std::string train = testing::shared_data("wikitext-103/wiki.train.prefix.tokens");
       if (train.empty()) {
-        train = slot->dir.file("synthetic.txt");
+        train = trained->dir.file("synthetic.txt");
         testing::write_text(train, testing::synthetic_corpus(3000));
       }
       TokenizerOptions opts;
       opts.kind = GetParam();
       opts.vocab_size = 1000;
       opts.max_lines = 3000;
-      slot->tok = train_tokenizer(opts, train, slot->dir.file("work"));
+      trained->tok = train_tokenizer(opts, train, trained->dir.file("work"));
+      slot = std::move(trained);
     }
     tok_ = slot->tok.get();
     work_ = slot->dir.file("work");
