@@ -1,6 +1,6 @@
 // Tests of the subword tokenizers: our encoder against the spm_encode tool (the oracle) on a few
 // hundred lines, our .model reader against spm_export_vocab, round trips, save/load.
-// Training uses the first 3000 lines of WikiText-103's training prefix when ../shared/data is
+// Training uses the first 2000 lines of WikiText-103's training prefix when ../shared/data is
 // present, else a synthetic corpus; vocab 1000 keeps spm_train under a second.
 #include <gtest/gtest.h>
 
@@ -64,7 +64,7 @@ class DataSentencePiece : public ::testing::TestWithParam<std::string> {
       TokenizerOptions opts;
       opts.kind = GetParam();
       opts.vocab_size = 1000;
-      opts.max_lines = 3000;
+      opts.max_lines = 2000;
       trained->tok = train_tokenizer(opts, train, trained->dir.file("work"));
       slot = std::move(trained);
     }
