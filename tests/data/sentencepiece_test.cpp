@@ -168,6 +168,21 @@ TEST_P(DataSentencePiece, SaveLoadKeepsEncoding) {
 INSTANTIATE_TEST_SUITE_P(Data, DataSentencePiece, ::testing::Values("bpe", "unigram"),
                          [](const auto& info) { return info.param; });
 
+TEST(DataSentencePieceTrain, SameInputSameFingerprint) {
+  if (!program_on_path("spm_train")) GTEST_SKIP() << "needs spm_train";
+  TempDir dir("spmfp");
+  testing::write_text(dir.file("c.txt"), testing::synthetic_corpus(1000));
+  TokenizerOptions opts;
+  opts.kind = "bpe";
+  opts.vocab_size = 600;
+  auto a = train_tokenizer(opts, dir.file("c.txt"), dir.file("work_a"));
+  auto b = train_tokenizer(opts, dir.file("c.txt"), dir.file("work_b"));
+  EXPECT_EQ(a->fingerprint(), b->fingerprint());  // spm.model bytes differ (paths), pieces do not
+  opts.vocab_size = 601;
+  auto c = train_tokenizer(opts, dir.file("c.txt"), dir.file("work_c"));
+  EXPECT_NE(a->fingerprint(), c->fingerprint());
+}
+
 TEST(DataSentencePieceTrain, ReportsSpmTrainFailure) {
   if (!program_on_path("spm_train")) GTEST_SKIP() << "needs spm_train";
   TempDir dir("spmfail");

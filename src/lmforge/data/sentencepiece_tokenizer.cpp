@@ -120,6 +120,16 @@ std::vector<std::pair<std::string, std::string>> SentencePieceTokenizer::files()
           {"spm.vocab", std::move(vocab)}};
 }
 
+std::vector<std::pair<std::string, std::string>> SentencePieceTokenizer::fingerprint_files() const {
+  auto all = files();
+  std::string flags = str("model_type ", model_.model_type, "\nbyte_fallback ", model_.byte_fallback,
+                          "\nnormalizer ", model_.normalizer_name, "\nadd_dummy_prefix ",
+                          model_.add_dummy_prefix, "\nremove_extra_whitespaces ",
+                          model_.remove_extra_whitespaces, "\nescape_whitespaces ",
+                          model_.escape_whitespaces, "\n");
+  return {all[0], all[2], {"normalizer", flags}};
+}
+
 size_t SentencePieceTokenizer::user_defined_prefix(std::string_view s) const {
   size_t best = 0;
   for (const auto& u : user_defined_)

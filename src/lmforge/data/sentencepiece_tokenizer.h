@@ -45,6 +45,9 @@ class SentencePieceTokenizer : public Tokenizer {
   std::string kind() const override;
   std::string piece(int64_t id) const override;
   std::vector<std::pair<std::string, std::string>> files() const override;
+  // tokenizer.json, spm.vocab (pieces, exact scores, types) and the normaliser flags: not
+  // spm.model, whose trainer_spec records the input and output paths of spm_train.
+  std::vector<std::pair<std::string, std::string>> fingerprint_files() const override;
 
   // The normalised text pieces are matched against (spaces as U+2581, dummy prefix).
   std::string normalize(std::string_view text) const;
