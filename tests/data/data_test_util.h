@@ -49,10 +49,13 @@ inline std::string synthetic_corpus(int lines, unsigned seed = 7) {
   std::mt19937 rng(seed);
   const char* syll[] = {"ka", "lo", "ri", "the", "an", "ed", "ing", "er", "s", "mo", "qu", "é", "ß"};
   std::vector<std::string> words;
-  for (int i = 0; i < 400; ++i) {
+  for (int i = 0; i < 3000; ++i) {
     std::string w;
     int n = 1 + static_cast<int>(rng() % 4);
-    for (int k = 0; k < n; ++k) w += syll[rng() % 13];
+    for (int k = 0; k < n; ++k) {
+      if (rng() % 3 == 0) w += static_cast<char>('a' + rng() % 26);
+      else w += syll[rng() % 13];
+    }
     words.push_back(w);
   }
   std::string out;

@@ -96,7 +96,9 @@ void check_windows(int64_t n, int64_t T, int64_t C, int64_t prefix) {
         scored.push_back(y);
         int64_t want_in = y == 100 ? prefix : y - 1;
         EXPECT_EQ(x, want_in);
-        if (j > 0 && !(prefix >= 0 && x == 100)) EXPECT_EQ(in[j - 1].item<int64_t>() + 1, x);
+        if (j > 0 && !(prefix >= 0 && x == 100)) {
+          EXPECT_EQ(in[j - 1].item<int64_t>() + 1, x);
+        }
       }
     }
   }

@@ -2,6 +2,7 @@
 // Training (running spm_train) is in sentencepiece_train.cpp.
 #include "lmforge/data/sentencepiece_tokenizer.h"
 
+#include <atomic>
 #include <cfloat>
 #include <cstdio>
 #include <filesystem>
@@ -67,6 +68,11 @@ SentencePieceTokenizer::SentencePieceTokenizer(std::string model_bytes, const st
         std::sscanf(p.piece.c_str(), "<0x%2X%c", &b, &tail) == 2 && tail == '>' && b < 256)
       byte_id_[b] = id;
   }
+  static std::atomic<uint64_t> next_instance{1};
+  instance_id_ = next_instance++;
+  segmentable_ = model_.model_type == SpmModel::kBpe;
+  for (const auto& [w, id] : pieces_)
+    if (w.size() > 3 && w.find(kSpace, 1) != std::string_view::npos) segmentable_ = false;
   LMF_REQUIRE(spm_unk_id_ >= 0, InputError, "file ", path, ": the model has no unknown piece");
   LMF_REQUIRE(eos_id_ >= 0 && pad_id_ >= 0, InputError, "file ", path,
               ": expected control pieces </s> and <pad> (train with --eos_id and --pad_id)");
@@ -112,6 +118,16 @@ std::vector<std::pair<std::string, std::string>> SentencePieceTokenizer::files()
   return {{"tokenizer.json", tokenizer_json(kind())},
           {"spm.model", model_bytes_},
           {"spm.vocab", std::move(vocab)}};
+}
+
+std::vector<std::pair<std::string, std::string>> SentencePieceTokenizer::fingerprint_files() const {
+  auto all = files();
+  std::string flags = str("model_type ", model_.model_type, "\nbyte_fallback ", model_.byte_fallback,
+                          "\nnormalizer ", model_.normalizer_name, "\nadd_dummy_prefix ",
+                          model_.add_dummy_prefix, "\nremove_extra_whitespaces ",
+                          model_.remove_extra_whitespaces, "\nescape_whitespaces ",
+                          model_.escape_whitespaces, "\n");
+  return {all[0], all[2], {"normalizer", flags}};
 }
 
 size_t SentencePieceTokenizer::user_defined_prefix(std::string_view s) const {
@@ -289,13 +305,8 @@ void SentencePieceTokenizer::encode_bpe(std::string_view s, std::vector<Segment>
   }
 }
 
-std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& line) const {
-  const std::string norm = normalize(line);
-  std::vector<Segment> segs;
-  if (model_.model_type == SpmModel::kBpe) encode_bpe(norm, segs);
-  else encode_unigram(norm, segs);
-  std::vector<int64_t> ids;
-  ids.reserve(segs.size() + 8);
+void SentencePieceTokenizer::append_ids(const std::vector<Segment>& segs,
+                                        std::vector<int64_t>& ids) const {
   for (const auto& [p, id] : segs) {
     if (id == spm_unk_id_ && model_.byte_fallback) {
       for (unsigned char c : p) ids.push_back(byte_id_[c]);
@@ -303,6 +314,50 @@ std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& line) con
       ids.push_back(id);
     }
   }
+}
+
+void SentencePieceTokenizer::encode_bpe_cached(std::string_view norm,
+                                               std::vector<int64_t>& ids) const {
+  struct Cache {
+    uint64_t owner = 0;
+    std::unordered_map<std::string, std::vector<int64_t>> map;
+  };
+  thread_local Cache cache;
+  if (cache.owner != instance_id_) {
+    cache.map.clear();
+    cache.owner = instance_id_;
+  }
+  std::vector<Segment> segs;
+  for (size_t begin = 0; begin < norm.size();) {
+    size_t end = norm.find(kSpace, begin + 1);
+    if (end == std::string_view::npos) end = norm.size();
+    std::string key(norm.substr(begin, end - begin));
+    auto it = cache.map.find(key);
+    if (it == cache.map.end()) {
+      segs.clear();
+      encode_bpe(norm.substr(begin, end - begin), segs);
+      std::vector<int64_t> seg_ids;
+      append_ids(segs, seg_ids);
+      if (cache.map.size() >= (1u << 18)) cache.map.clear();  // bound the memory (~20 MB)
+      it = cache.map.emplace(std::move(key), std::move(seg_ids)).first;
+    }
+    ids.insert(ids.end(), it->second.begin(), it->second.end());
+    begin = end;
+  }
+}
+
+std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& line) const {
+  const std::string norm = normalize(line);
+  std::vector<int64_t> ids;
+  ids.reserve(norm.size() / 3 + 8);
+  if (segmentable_) {
+    encode_bpe_cached(norm, ids);
+    return ids;
+  }
+  std::vector<Segment> segs;
+  if (model_.model_type == SpmModel::kBpe) encode_bpe(norm, segs);
+  else encode_unigram(norm, segs);
+  append_ids(segs, ids);
   return ids;
 }
 

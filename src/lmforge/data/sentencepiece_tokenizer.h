@@ -45,6 +45,9 @@ class SentencePieceTokenizer : public Tokenizer {
   std::string kind() const override;
   std::string piece(int64_t id) const override;
   std::vector<std::pair<std::string, std::string>> files() const override;
+  // tokenizer.json, spm.vocab (pieces, exact scores, types) and the normaliser flags: not
+  // spm.model, whose trainer_spec records the input and output paths of spm_train.
+  std::vector<std::pair<std::string, std::string>> fingerprint_files() const override;
 
   // The normalised text pieces are matched against (spaces as U+2581, dummy prefix).
   std::string normalize(std::string_view text) const;
@@ -57,6 +60,8 @@ class SentencePieceTokenizer : public Tokenizer {
   size_t user_defined_prefix(std::string_view s) const;  // longest match length, 0 if none
   int piece_id(std::string_view p) const;                // reserved, then pieces, else spm unk
   int trie_child(int node, unsigned char byte) const;
+  void append_ids(const std::vector<Segment>& segs, std::vector<int64_t>& ids) const;
+  void encode_bpe_cached(std::string_view norm, std::vector<int64_t>& ids) const;
 
   std::string model_bytes_;
   SpmModel model_;
@@ -69,6 +74,11 @@ class SentencePieceTokenizer : public Tokenizer {
   int byte_id_[256];
   float min_score_ = 0.0f, max_score_ = 0.0f;
   int spm_unk_id_ = -1, user_unk_id_ = -1, eos_id_ = -1, pad_id_ = -1;
+  // BPE only: when no piece holds "▁" past its first character (spm_train's default
+  // split_by_whitespace), merges never cross a "▁", so each "▁word" segment is encoded on its
+  // own and memoised in a per-thread cache keyed by instance_id_.
+  bool segmentable_ = false;
+  uint64_t instance_id_ = 0;
 };
 
 }  // namespace lmforge::data

@@ -54,7 +54,7 @@ void Tokenizer::save(const std::string& dir) const {
 
 std::string Tokenizer::fingerprint() const {
   uint64_t h = fnv1a64("lmforge-tokenizer", 17);
-  for (const auto& [name, content] : files()) {
+  for (const auto& [name, content] : fingerprint_files()) {
     uint64_t n = content.size();
     h = fnv1a64(name.data(), name.size(), h);
     h = fnv1a64(&n, sizeof n, h);

@@ -7,8 +7,8 @@
 //   "unigram" sentencepiece unigram LM, same
 // encode() never adds an end-of-sequence id: callers append eos_id() where a line ends.
 // save(dir) writes tokenizer.json (kind, format version) plus the kind's own files; load_tokenizer(dir)
-// reads them back. fingerprint() is a hash of exactly what save() writes, so a token cache built
-// with one tokenizer is never reused with another.
+// reads them back. fingerprint() is a hash of what save() writes (less incidental bytes, see
+// fingerprint_files()), so a token cache built with one tokenizer is never reused with another.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -60,10 +60,16 @@ class Tokenizer {
 
   // Writes files() into dir (created if absent); each file atomically.
   void save(const std::string& dir) const;
-  // 16 hex digits: FNV-1a over the names and contents of files().
+  // 16 hex digits: FNV-1a over the names and contents of fingerprint_files().
   std::string fingerprint() const;
   // Every file save() writes, name -> content; tokenizer.json first.
   virtual std::vector<std::pair<std::string, std::string>> files() const = 0;
+  // What defines the encoding, hashed by fingerprint(): files() unless a kind's saved files also
+  // hold incidental data (spm.model records spm_train's paths, so two identical trainings in
+  // different directories would differ).
+  virtual std::vector<std::pair<std::string, std::string>> fingerprint_files() const {
+    return files();
+  }
 };
 
 // Reads a directory written by Tokenizer::save. Throws InputError naming the file when it is missing
