@@ -18,7 +18,9 @@ BIN=${BUILD_DIR:-build}/lmforge
 if [[ -z ${ATEN_CPU_CAPABILITY:-} ]] && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
   export ATEN_CPU_CAPABILITY=avx512
 fi
-if "$BIN" --help 2>/dev/null | grep -qw bench; then
+# (The help text is captured first: `grep -q` closing the pipe early would fail it under pipefail.)
+HELP=$("$BIN" --help 2>/dev/null || true)
+if grep -qw bench <<<"$HELP"; then
   exec "$BIN" bench --suite quick "$@"
 else
   echo "run: 'lmforge bench' does not exist yet; showing lmforge --help"

@@ -15,6 +15,7 @@ struct TrainArgs {
   ConfigArgs config;
   std::string out, resume, init;
   bool quiet = false;
+  int64_t stop_after = 0;
 };
 
 int run_train(const TrainArgs& a) {
@@ -27,6 +28,7 @@ int run_train(const TrainArgs& a) {
   TrainOptions o;
   o.quiet = a.quiet;
   o.init_weights = a.init;
+  o.stop_after = a.stop_after;
   toml::table cfg;
   if (!a.resume.empty()) {
     LMF_REQUIRE(a.out.empty() || a.out == a.resume, UserError, "give either --out or --resume, not both");
@@ -48,6 +50,7 @@ const bool kRegistered = register_subcommand("train", "train a language model (d
   app.add_option("--out,-o", a->out, "run directory to create (config, log.jsonl, checkpoint/, metrics.json)");
   app.add_option("--resume", a->resume, "continue the run in this directory from its last checkpoint");
   app.add_option("--init-weights", a->init, "start from these weights (pickled dict of tensors, e.g. torch.save)");
+  app.add_option("--stop-after", a->stop_after, "save and stop after N steps, as on SIGINT (resume later)");
   app.add_flag("--quiet,-q", a->quiet, "no progress lines");
   return [a] { return run_train(*a); };
 });

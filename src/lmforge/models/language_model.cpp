@@ -2,14 +2,16 @@
 
 #include <torch/nn/modules/container/modulelist.h>
 
+#include "lmforge/nn/dense.h"
+
 namespace lmforge {
 
 LanguageModel::LanguageModel(const ModelConfig& cfg) : cfg_(cfg) {
   LMF_REQUIRE(cfg.vocab_size > 0, ConfigError, "model.vocab_size is not set (no tokenizer or task gave one)");
   torch::NoGradGuard ng;
-  embed_ = register_parameter("embed.weight", at::empty({cfg.vocab_size, cfg.d_model}).normal_(0, cfg.init_std));
+  embed_ = register_module("embed", std::make_shared<Table>(cfg.vocab_size, cfg.d_model, cfg.init_std))->weight;
   if (cfg.position == "learned")
-    pos_embed_ = register_parameter("pos_embed.weight", at::empty({cfg.max_seq_len, cfg.d_model}).normal_(0, 0.01));
+    pos_embed_ = register_module("pos_embed", std::make_shared<Table>(cfg.max_seq_len, cfg.d_model, 0.01))->weight;
   auto list = torch::nn::ModuleList();
   for (size_t i = 0; i < cfg.layers.size(); ++i) {
     LayerContext lc;
@@ -36,7 +38,7 @@ LanguageModel::LanguageModel(const ModelConfig& cfg) : cfg_(cfg) {
         "final_norm", NormRegistry::at(last.norm, last.path).build(o ? *o->as_table() : kEmpty, last.path, lc));
   }
   if (!cfg.tie_embeddings)
-    lm_head_ = register_parameter("lm_head.weight", at::empty({cfg.vocab_size, cfg.d_model}).normal_(0, cfg.init_std));
+    lm_head_ = register_module("lm_head", std::make_shared<Table>(cfg.vocab_size, cfg.d_model, cfg.init_std))->weight;
 }
 
 at::Tensor LanguageModel::embed(const at::Tensor& tokens, int64_t pos_offset) {

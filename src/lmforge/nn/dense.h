@@ -20,4 +20,12 @@ class Dense : public torch::nn::Module {
   at::Tensor weight, bias;  // bias undefined when disabled
 };
 
+// A learned table (token or position embedding, untied output projection): one `weight`
+// parameter (rows x cols) ~ N(0, std^2), as a module so its name is `<name>.weight`.
+class Table : public torch::nn::Module {
+ public:
+  Table(int64_t rows, int64_t cols, double std);
+  at::Tensor weight;
+};
+
 }  // namespace lmforge

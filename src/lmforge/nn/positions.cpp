@@ -7,7 +7,9 @@ namespace lmforge {
 
 at::Tensor apply_rope(const at::Tensor& x, int64_t offset, double base) {
   const int64_t L = x.size(-2), d = x.size(-1), half = d / 2;
-  auto opts = at::TensorOptions().dtype(at::kFloat).device(x.device());
+  // Angles in fp32 (fp64 for fp64 inputs, so gradient checks are exact); never in bf16, whose
+  // 8-bit mantissa cannot hold pos * freq for positions beyond a few hundred.
+  auto opts = at::TensorOptions().dtype(x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat).device(x.device());
   at::Tensor inv_freq = at::pow(base, -at::arange(0, half, opts) * (2.0 / d));
   at::Tensor pos = at::arange(offset, offset + L, opts);
   at::Tensor ang = at::outer(pos, inv_freq);          // (L, half)

@@ -19,10 +19,10 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw InputError(str("cannot write '", tmp, "'"));
+    if (!f) throw InputError(lmforge::str("cannot write '", tmp, "'"));
     f.write(content.data(), static_cast<std::streamsize>(content.size()));
     f.flush();
-    if (!f) throw InputError(str("write to '", tmp, "' failed (disk full?)"));
+    if (!f) throw InputError(lmforge::str("write to '", tmp, "' failed (disk full?)"));
   }
   fs::rename(tmp, path);
 }
@@ -34,7 +34,7 @@ static void save_weights(const std::string& path, const torch::nn::Module& model
   std::vector<char> bytes = torch::pickle_save(c10::IValue(d));
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!f) throw InputError(str("write to '", path, "' failed (disk full?)"));
+  if (!f) throw InputError(lmforge::str("write to '", path, "' failed (disk full?)"));
 }
 
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
@@ -51,7 +51,7 @@ void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
     f << state.dump(2) << "\n";
     std::ofstream c(tmp / "config.toml");
     c << to_toml_string(config);
-    if (!f || !c) throw InputError(str("cannot write checkpoint files in '", tmp.string(), "'"));
+    if (!f || !c) throw InputError(lmforge::str("cannot write checkpoint files in '", tmp.string(), "'"));
   }
   fs::remove_all(old);
   if (fs::exists(final_dir)) fs::rename(final_dir, old);
@@ -66,25 +66,25 @@ std::string checkpoint_dir(const std::string& p) {
   // A crash between the two renames leaves only checkpoint.old.
   fs::path old = fs::path(p) / "checkpoint.old";
   if (fs::exists(old / "model.pt")) return old.string();
-  if (!fs::exists(p)) throw InputError(str("checkpoint '", p, "': no such directory"));
-  throw InputError(str("checkpoint '", p, "': no checkpoint/model.pt inside (not a run directory, or the run never saved)"));
+  if (!fs::exists(p)) throw InputError(lmforge::str("checkpoint '", p, "': no such directory"));
+  throw InputError(lmforge::str("checkpoint '", p, "': no checkpoint/model.pt inside (not a run directory, or the run never saved)"));
 }
 
 void load_weights(const std::string& path, torch::nn::Module& model) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(str("cannot read weights '", path, "'"));
+  if (!f) throw InputError(lmforge::str("cannot read weights '", path, "'"));
   std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   c10::IValue v;
   try {
     v = torch::pickle_load(bytes);
   } catch (const c10::Error& e) {
-    throw InputError(str("weights file '", path, "' is corrupt or not a pickled dict of tensors"));
+    throw InputError(lmforge::str("weights file '", path, "' is corrupt or not a pickled dict of tensors"));
   }
-  if (!v.isGenericDict()) throw InputError(str("weights file '", path, "': expected a dict of name -> tensor"));
+  if (!v.isGenericDict()) throw InputError(lmforge::str("weights file '", path, "': expected a dict of name -> tensor"));
   std::map<std::string, at::Tensor> stored;
   for (const auto& kv : v.toGenericDict()) {
     if (!kv.key().isString() || !kv.value().isTensor())
-      throw InputError(str("weights file '", path, "': expected a dict of name -> tensor"));
+      throw InputError(lmforge::str("weights file '", path, "': expected a dict of name -> tensor"));
     stored[kv.key().toStringRef()] = kv.value().toTensor();
   }
   torch::NoGradGuard ng;
@@ -92,10 +92,10 @@ void load_weights(const std::string& path, torch::nn::Module& model) {
   auto copy = [&](const std::string& name, at::Tensor& dst) {
     auto it = stored.find(name);
     if (it == stored.end())
-      throw InputError(str("weights file '", path, "' has no tensor '", name,
+      throw InputError(lmforge::str("weights file '", path, "' has no tensor '", name,
                            "': it was saved from another architecture (check model.* in its config)"));
     if (it->second.sizes() != dst.sizes())
-      throw InputError(str("weights file '", path, "': tensor '", name, "' has shape ", it->second.sizes(),
+      throw InputError(lmforge::str("weights file '", path, "': tensor '", name, "' has shape ", it->second.sizes(),
                            " but the model expects ", dst.sizes(), " (another architecture or vocabulary)"));
     dst.copy_(it->second);
     used.insert(name);
@@ -104,24 +104,24 @@ void load_weights(const std::string& path, torch::nn::Module& model) {
   for (auto& b : model.named_buffers()) copy(b.key(), b.value());
   for (const auto& [k, t] : stored)
     if (!used.count(k))
-      throw InputError(str("weights file '", path, "' has tensor '", k, "' that the model does not have (another architecture)"));
+      throw InputError(lmforge::str("weights file '", path, "' has tensor '", k, "' that the model does not have (another architecture)"));
 }
 
 void load_optimizer(const std::string& path, torch::optim::Optimizer& opt) {
   try {
     torch::load(opt, path);
   } catch (const c10::Error& e) {
-    throw InputError(str("optimizer state '", path, "' does not match this model's parameters or is corrupt"));
+    throw InputError(lmforge::str("optimizer state '", path, "' does not match this model's parameters or is corrupt"));
   }
 }
 
 nlohmann::json load_state(const std::string& ckpt_dir) {
   std::ifstream f(fs::path(ckpt_dir) / "state.json");
-  if (!f) throw InputError(str("checkpoint '", ckpt_dir, "': missing state.json"));
+  if (!f) throw InputError(lmforge::str("checkpoint '", ckpt_dir, "': missing state.json"));
   try {
     return nlohmann::json::parse(f);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(str("checkpoint '", ckpt_dir, "/state.json': invalid JSON: ", e.what()));
+    throw InputError(lmforge::str("checkpoint '", ckpt_dir, "/state.json': invalid JSON: ", e.what()));
   }
 }
 

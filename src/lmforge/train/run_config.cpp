@@ -30,6 +30,8 @@ RunConfig parse_run_config(const toml::table& t) {
   LMF_REQUIRE(tr.log_every > 0, ConfigError, "config key 'train.log_every': must be positive");
   LMF_REQUIRE(tr.warmup_steps >= 0, ConfigError, "config key 'train.warmup_steps': must be >= 0");
   parse_precision(tr.precision, "train.precision");
+  c.data.tokenizer.validate();
+  if (c.data.task == "mqar") c.data.mqar.validate();
   LMF_REQUIRE(c.data.task == "lm" || c.data.task == "mqar", ConfigError,
               "config key 'data.task': expected \"lm\" or \"mqar\", got \"", c.data.task, "\"");
   LMF_REQUIRE(c.model.position != "learned" || tr.seq_len <= c.model.max_seq_len, ConfigError,

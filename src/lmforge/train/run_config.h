@@ -30,8 +30,8 @@ struct DataConfig {
   std::string dir;          // base folder for relative paths; "" = working directory, then ../shared/data
   std::string train, valid, test;
   std::string cache_dir;    // token files; "" = <dir of the text file>/.lmforge-cache or ~/.cache/lmforge
-  TokenizerOptions tokenizer;
-  MqarOptions mqar;
+  data::TokenizerOptions tokenizer;
+  data::MqarOptions mqar;
   template <class V>
   void visit(V& v) {
     v("task", task, "lm (next-token language modelling on text files) | mqar (synthetic recall)");

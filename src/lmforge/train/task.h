@@ -16,7 +16,9 @@
 namespace lmforge {
 
 class LanguageModel;
+namespace data {
 class Tokenizer;
+}
 
 struct Batch {
   at::Tensor inputs;   // (B, L) int64
@@ -32,11 +34,15 @@ class Task {
   virtual std::vector<Batch> valid_batches(int64_t max_batches) = 0;
   // Extra metrics beside the loss (MQAR accuracy), computed on the validation batches.
   virtual nlohmann::json extra_metrics(LanguageModel& model, const std::vector<Batch>& batches) { return {}; }
-  virtual const Tokenizer* tokenizer() const { return nullptr; }
+  virtual const data::Tokenizer* tokenizer() const { return nullptr; }
 };
 
 // Builds the task of a config. For lm, trains the tokenizer into run_dir/tokenizer unless it is
 // there already (resume, evaluation), and tokenizes the text files into cached token files.
 std::unique_ptr<Task> make_task(const RunConfig& cfg, const std::string& run_dir);
+
+// Where token files are cached: data.cache_dir, else $XDG_CACHE_HOME/lmforge/tokens
+// (~/.cache/lmforge/tokens).
+std::string default_token_cache_dir(const DataConfig& d);
 
 }  // namespace lmforge

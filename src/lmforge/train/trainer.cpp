@@ -6,7 +6,6 @@
 #include <fstream>
 
 #include <ATen/Parallel.h>
-#include <torch/nn/utils/clip_grad.h>
 
 #include "lmforge/core/log.h"
 #include "lmforge/core/peak.h"
@@ -18,6 +17,7 @@
 #include "lmforge/train/loss.h"
 #include "lmforge/train/optimizer.h"
 #include "lmforge/train/schedule.h"
+#include "lmforge/train/step.h"
 #include "lmforge/train/task.h"
 
 namespace lmforge {
@@ -69,7 +69,12 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   toml::table config = config_in;
   nlohmann::json state = {{"step", 0}, {"tokens", 0}};
   std::string ckpt;
-  if (opts.resume) {
+  if (!opts.resume) {
+    // Never overwrite an earlier run's results.
+    LMF_REQUIRE(!fs::exists(fs::path(opts.run_dir) / "checkpoint") && !fs::exists(fs::path(opts.run_dir) / "log.jsonl"),
+                UserError, "run directory '", opts.run_dir, "' already holds a run; continue it with --resume ",
+                opts.run_dir, " or choose another --out");
+  } else {
     ckpt = checkpoint_dir(opts.run_dir);
     config = load_checkpoint_config(ckpt);
     state = load_state(ckpt);
@@ -104,7 +109,6 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     load_weights((fs::path(ckpt) / "model.pt").string(), *model);
     load_optimizer((fs::path(ckpt) / "optimizer.pt").string(), *optimizer);
   }
-  std::vector<at::Tensor> params = model->parameters();
 
   Schedule sched{cfg.train.schedule, cfg.train.lr, cfg.train.min_lr_ratio, cfg.train.warmup_steps, cfg.train.steps};
   const TrainConfig& tc = cfg.train;
@@ -120,6 +124,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
 
   int64_t step = state["step"].get<int64_t>();
   int64_t tokens = state["tokens"].get<int64_t>();
+  const int64_t start_step = step;
   nlohmann::json last_eval = state.value("last_eval", nlohmann::json::object());
   auto save = [&](const char* why) {
     if (!rank0) return;
@@ -142,32 +147,13 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     set_learning_rate(*optimizer, lr);
     // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks.
     at::manual_seed(static_cast<uint64_t>(cfg.run.seed) * 1000003ULL + static_cast<uint64_t>(step));
-    double step_loss = 0;
-    for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
-      Batch b = task->train_batch(step, micro, dist.rank(), dist.world());
-      at::Tensor loss;
-      int64_t n = 0;
-      {
-        AutocastGuard ac(dtype, dev);
-        ForwardContext ctx;
-        ctx.training = true;
-        at::Tensor h = model->hidden(b.inputs.to(dev), ctx);
-        auto [sum, count] = lm_loss_sum(*model, h, b.targets.to(dev));
-        n = std::max<int64_t>(count, 1);
-        loss = sum / static_cast<double>(n);
-        for (const auto& [name, aux] : ctx.aux_losses) loss = loss + aux;
-      }
-      (loss / static_cast<double>(tc.grad_accum)).backward();
-      step_loss += loss.item<double>() / static_cast<double>(tc.grad_accum);
-    }
-    dist.all_reduce_gradients(params);
-    double grad_norm = tc.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params, tc.grad_clip)
-                                        : torch::nn::utils::clip_grad_norm_(params, 1e30);
+    std::vector<Batch> micro;
+    for (int64_t m = 0; m < tc.grad_accum; ++m) micro.push_back(task->train_batch(step, m, dist.rank(), dist.world()));
+    const StepResult sr = train_step(*model, *optimizer, micro, dtype, dev, tc.grad_clip, dist);
+    const double step_loss = sr.loss, grad_norm = sr.grad_norm;
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
       throw UserError(str("training diverged at step ", step, ": loss ", step_loss, ", grad norm ", grad_norm,
                           " (lower train.lr or raise train.warmup_steps)"));
-    optimizer->step();
-    optimizer->zero_grad(true);
     ++step;
     tokens += tokens_per_step;
     ++steps_since_log;
@@ -203,7 +189,8 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     }
     if (tc.save_every > 0 && step % tc.save_every == 0 && step < tc.steps) save("periodic");
     const double minutes = std::chrono::duration<double>(Clock::now() - t_start).count() / 60.0;
-    if (stop_requested() || (tc.max_minutes > 0 && minutes >= tc.max_minutes)) {
+    const bool stop_here = opts.stop_after > 0 && step - start_step >= opts.stop_after;
+    if (stop_here || stop_requested() || (tc.max_minutes > 0 && minutes >= tc.max_minutes)) {
       stopped = true;
       break;
     }

@@ -19,6 +19,7 @@ struct TrainOptions {
   bool resume = false;
   std::string init_weights;  // optional: start from these weights (a pickled dict, e.g. from PyTorch)
   bool quiet = false;
+  int64_t stop_after = 0;  // stop (saving, as on SIGINT) after this many steps of this call; 0 = never
 };
 
 // Trains according to `config` (the layered TOML; resumed runs take it from the checkpoint).

@@ -1,0 +1,69 @@
+// Helpers shared by the tests: temporary folders, running the lmforge binary, shared data paths.
+#pragma once
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace lmforge::test {
+
+// A fresh folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "t") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / ("lmforge-" + tag + "-XXXXXX")).string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string operator/(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct CommandResult {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `lmforge ARGS` (ARGS is shell-quoted by the caller) and captures its output and exit code.
+inline CommandResult run_lmforge(const std::string& args) {
+  std::string cmd = std::string(LMFORGE_BINARY) + " " + args + " 2>&1";
+  CommandResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// A file of ../shared/data, or "" (the test should GTEST_SKIP) when absent.
+inline std::string shared_data(const std::string& rel) {
+  std::filesystem::path p = std::filesystem::path(LMFORGE_SHARED_DATA_DIR) / rel;
+  return std::filesystem::exists(p) ? p.string() : "";
+}
+
+}  // namespace lmforge::test
