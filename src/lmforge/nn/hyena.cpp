@@ -84,8 +84,9 @@ at::Tensor Hyena::forward(const at::Tensor& x, ForwardContext& ctx) {
   at::Tensor v = parts[N];
   for (int64_t i = N - 1; i >= 1; --i) {
     const int64_t o = N - 1 - i;  // filter index (safari: enumerate(reversed(x[1:])))
-    at::Tensor post = i == 1 ? parts[0] : at::Tensor();
-    v = opt_.fused ? fftconv(v, k[o], parts[i], post, bias[o]) : fftconv_ref(v, k[o], parts[i], post, bias[o]);
+    at::Tensor post = i == 1 && opt_.gated ? parts[0] : at::Tensor();
+    at::Tensor pre = opt_.gated ? parts[i] : at::Tensor();
+    v = opt_.fused ? fftconv(v, k[o], pre, post, bias[o]) : fftconv_ref(v, k[o], pre, post, bias[o]);
   }
   return out_proj_->forward(v.transpose(1, 2));
 }

@@ -26,6 +26,8 @@ struct HyenaOptions {
   double decay_target = 1e-2;
   bool modulate = true;
   bool fused = true;          // use the fused fftconv op (false: the ATen reference, for checks)
+  bool gated = true;          // false: no multiplicative gates (a plain long convolution, the
+                              // ablation of the MQAR experiment); x0..x_{N-1} are then unused
   template <class V>
   void visit(V& v) {
     v("order", order, "Hyena order N >= 2 (N gates, N-1 long convolutions)");
@@ -38,6 +40,7 @@ struct HyenaOptions {
     v("decay_target", decay_target, "filter magnitude the decay reaches");
     v("modulate", modulate, "multiply the filters by the exponential decay window");
     v("fused", fused, "use the fused FFT-convolution operator (false: plain ATen reference)");
+    v("gated", gated, "multiplicative gates (false: ungated long convolution, for ablations)");
   }
 };
 
