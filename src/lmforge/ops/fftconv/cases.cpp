@@ -30,12 +30,19 @@ std::string name(const Shape& s) {
 }
 
 // FLOPs the Monarch kernel executes (8 r FLOPs per complex point per level of radix r), per
-// forward: one filter FFT per channel, one FFT + one inverse per pair of batch elements.
+// forward: one filter FFT per channel, one FFT + one inverse per pair of batch elements (the
+// top level's zero-padding savings are not subtracted; sparsity scales the skipped part).
 double monarch_flops(const Shape& s) {
   const int64_t Lk = s.partial ? std::min(s.partial, s.Lk) : s.Lk, N = fftconv_size(s.L, Lk);
   const fftk::FftPlan& p = fftk::fft_plan(N);
   double per = 0;
   for (int i = 0; i < p.levels; ++i) per += 8.0 * N * p.radix[i];
+  if (s.sparsity > 0 && p.levels > 1) {  // skipped sub-FFTs: only the kept share of rows below the top
+    double kept = 0;
+    for (uint8_t k : fftconv_keep_rows(N, s.sparsity)) kept += k;
+    kept /= static_cast<double>(p.radix[0]);
+    per = 8.0 * N * p.radix[0] * (1 + kept) / 2 + (per - 8.0 * N * p.radix[0]) * kept;
+  }
   return per * s.H * (1 + 2 * ((s.B + 1) / 2));
 }
 
