@@ -69,7 +69,7 @@ int run_convert(const ConvertArgs& a) {
   for (const auto& b : src.named_buffers()) sp[b.key()] = b.value();
   std::set<std::string> done;
   nlohmann::json layers = nlohmann::json::array();
-  for (const auto& m : dst.named_modules()) {
+  for (const auto& m : dst.named_modules("", false)) {
     const std::string& name = m.key();
     if (auto ml = std::dynamic_pointer_cast<MonarchLinear>(m.value())) {
       auto it = sp.find(name + ".weight");
@@ -80,7 +80,7 @@ int run_convert(const ConvertArgs& a) {
     } else if (auto d = std::dynamic_pointer_cast<Dense>(m.value())) {
       auto it = sp.find(name + ".blkdiag1");
       if (it == sp.end()) continue;
-      auto srcmod = src.named_modules()[name];
+      auto srcmod = src.named_modules("", false)[name];
       auto sm = std::dynamic_pointer_cast<MonarchLinear>(srcmod);
       LMF_REQUIRE(sm, InputError, "checkpoint '", a.checkpoint, "': '", name, "' is not a Monarch layer");
       d->weight.copy_(sm->to_dense());

@@ -47,14 +47,15 @@ struct MonarchFn : public torch::autograd::Function<MonarchFn> {
                             const at::Tensor& bias) {
     const int64_t k = w1.size(0), p = w1.size(2), l = w2.size(0), s = w2.size(1), r = w2.size(2);
     const int64_t b = x.size(0);
+    const bool has_bias = bias.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
     at::Tensor x1 = x.view({b, k, p}).transpose(0, 1).contiguous();                // (k, B, p)
     at::Tensor y1 = at::bmm(x1, w1.transpose(1, 2));                               // (k, B, q)
     at::Tensor x2 = permute_mid(y1, l, r);                                         // (l, B, r)
-    at::Tensor y2 = bias.defined()
+    at::Tensor y2 = has_bias
                         ? at::baddbmm(bias.view({s, l}).t().unsqueeze(1), x2, w2.transpose(1, 2))
                         : at::bmm(x2, w2.transpose(1, 2));                         // (l, B, s)
     ctx->save_for_backward({x1, x2, w1, w2});
-    ctx->saved_data["has_bias"] = bias.defined();
+    ctx->saved_data["has_bias"] = has_bias;
     return y2.permute({1, 2, 0}).reshape({b, s * l});                              // y[s_i*l + l_i]
   }
 
@@ -98,7 +99,7 @@ at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const
   }
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
   out_shape.back() = l * s;
-  at::Tensor y = MonarchFn::apply(x.reshape({-1, k * p}), w1, w2, bias);
+  at::Tensor y = MonarchFn::apply(x.reshape({-1, k * p}), w1, w2, bias.defined() ? bias : at::empty({0}, x.options()));
   return y.view(out_shape);
 }
 
