@@ -16,7 +16,7 @@ PY=/usr/bin/python3
 echo "| op | shape | dtype | lmforge fwd ms | peer fwd ms | speed-up | lmforge f+b ms | peer f+b ms | speed-up | GFLOP/s f+b | MB lmforge | MB peer | memory ratio |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for op in $OPS; do
-  "$LMF" ops perf --op "$op" --shape "$SUB" --threads "$THREADS" --json > "${TMPDIR:-/tmp}/lmf_fftconv_$$.json"
+  "$LMF" ops perf --op "$op" --shape "$SUB" --threads "$THREADS" --no-ref --json > "${TMPDIR:-/tmp}/lmf_fftconv_$$.json"
   $PY - "$ROOT" "$THREADS" "${TMPDIR:-/tmp}/lmf_fftconv_$$.json" <<'PYEOF'
 import json, re, subprocess, sys
 root, threads, path = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/precision.h"
 #include "lmforge/models/language_model.h"
 #include "lmforge/nn/hyena.h"
 
@@ -85,6 +86,23 @@ TEST(Hyena, FiltersDecayAndHaveTheRightShape) {
   EXPECT_EQ(k.sizes(), (std::vector<int64_t>{2, 32, 64}));
   // the modulation makes the tail of every filter small relative to its head
   EXPECT_LT(k.narrow(2, 48, 16).abs().max().item<double>(), k.narrow(2, 0, 16).abs().max().item<double>());
+}
+
+TEST(Hyena, TrainsUnderBf16Autocast) {
+  at::manual_seed(3);
+  LanguageModel m(tiny("order = 2"));
+  at::Tensor x = at::randint(0, 50, {2, 32}, at::kLong);
+  ForwardContext c;
+  at::Tensor h;
+  {
+    AutocastGuard ac(at::kBFloat16, at::Device(at::kCPU));
+    h = m.hidden(x, c);
+  }
+  h.to(at::kFloat).pow(2).mean().backward();
+  for (const auto& p : m.named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_TRUE(p.value().grad().isfinite().all().item<bool>()) << p.key();
+  }
 }
 
 TEST(Hyena, RejectsBadOptions) {

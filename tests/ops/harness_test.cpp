@@ -76,13 +76,17 @@ TEST(OpHarness, CorrectOpPasses) {
 
 TEST(OpHarness, WrongForwardFails) {
   for (const CaseResult& r : run_op_case(toy(true, false), HarnessMode::test, Isa::ref))
-    if (r.dtype == "fp32") EXPECT_FALSE(r.pass) << format_result(r);
+    if (r.dtype == "fp32") {
+      EXPECT_FALSE(r.pass) << format_result(r);
+    }
 }
 
 TEST(OpHarness, WrongBackwardFailsBothModes) {
   for (HarnessMode m : {HarnessMode::test, HarnessMode::grad})
     for (const CaseResult& r : run_op_case(toy(false, true), m, Isa::ref))
-      if (r.dtype != "bf16") EXPECT_FALSE(r.pass) << format_result(r);
+      if (r.dtype != "bf16") {
+        EXPECT_FALSE(r.pass) << format_result(r);
+      }
 }
 
 TEST(OpHarness, ErrorShare) {
@@ -111,14 +115,18 @@ TEST(Isa, ScopedOverrideAndEnv) {
   ::unsetenv("LMFORGE_ISA");
   EXPECT_EQ(active_isa(), detected_isa());
   for (Isa i : {Isa::avx2, Isa::avx512, Isa::amx})
-    if (!isa_supported(i)) EXPECT_THROW(ScopedIsa{i}, UserError);
+    if (!isa_supported(i)) {
+      EXPECT_THROW(ScopedIsa{i}, UserError);
+    }
 }
 
 TEST(CpuFeatures, ConsistentWithIsa) {
   const CpuFeatures& f = cpu_features();
   EXPECT_EQ(isa_supported(Isa::avx512), f.has_avx512());
   EXPECT_FALSE(cpu_features_string().empty());
-  if (f.has_amx()) EXPECT_TRUE(request_amx_permission());
+  if (f.has_amx()) {
+    EXPECT_TRUE(request_amx_permission());
+  }
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ namespace {
 
 struct OpsArgs {
   std::string mode, op, shape, isa;
-  bool json = false;
+  bool json = false, no_ref = false;
   int threads = 0;
   double seconds = 0.3;
 };
@@ -47,6 +47,7 @@ int run_ops(const OpsArgs& a) {
   }
   HarnessOptions o;
   o.perf_seconds = a.seconds;
+  o.perf_ref = !a.no_ref;
   nlohmann::json all = nlohmann::json::array();
   if (!a.json) std::cout << result_header(mode) << std::endl;
   int failed = 0, ran = 0;
@@ -83,6 +84,7 @@ const bool kRegistered = register_subcommand("ops", "test, gradient-check or tim
   app.add_flag("--json", a->json, "print the results as JSON");
   app.add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
   app.add_option("--seconds", a->seconds, "perf: timing budget per measured function");
+  app.add_flag("--no-ref", a->no_ref, "perf: time only the fast path, not the ATen reference");
   return [a] { return run_ops(*a); };
 });
 

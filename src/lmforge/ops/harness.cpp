@@ -217,7 +217,7 @@ CaseResult run_perf(const OpCase& c, Isa isa, at::ScalarType dt, const HarnessOp
   {
     at::NoGradGuard ng;
     r.ms = best_ms([&] { c.fast(in); }, o);
-    r.ref_ms = best_ms([&] { c.ref(in); }, o);
+    if (o.perf_ref) r.ref_ms = best_ms([&] { c.ref(in); }, o);
   }
   if (flops > 0) r.gflops = flops / (r.ms * 1e6);
   if (bytes > 0) r.gbps = bytes / (r.ms * 1e6);
@@ -231,10 +231,10 @@ CaseResult run_perf(const OpCase& c, Isa isa, at::ScalarType dt, const HarnessOp
       input_grads(y, g, x, gi);
     };
     r.ms_fb = best_ms([&] { fb(c.fast); }, o);
-    r.ref_ms_fb = best_ms([&] { fb(c.ref); }, o);
+    if (o.perf_ref) r.ref_ms_fb = best_ms([&] { fb(c.ref); }, o);
     if (flops > 0) r.gflops_fb = flops * (1 + c.backward_flops_factor) / (r.ms_fb * 1e6);
     r.peak_mb = peak_mb([&] { fb(c.fast); });
-    r.ref_peak_mb = peak_mb([&] { fb(c.ref); });
+    if (o.perf_ref) r.ref_peak_mb = peak_mb([&] { fb(c.ref); });
   }
   return r;
 }

@@ -67,6 +67,7 @@ struct HarnessOptions {
   int perf_max_reps = 50;
   int grad_max_elements = 48;  // finite-difference probes per input tensor
   bool perf_backward = true;   // also time forward+backward
+  bool perf_ref = true;        // also time the reference (off: only the fast path, e.g. next to a peer)
 };
 
 struct CaseResult {

@@ -7,6 +7,9 @@
 #include "lmforge/ops/fftconv/op.h"
 
 #include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <new>
 #include <torch/autograd.h>
 
 #include "lmforge/core/error.h"
@@ -54,8 +57,23 @@ struct Call {  // the shared set-up of forward and backward
 at::Tensor absent_as_empty(const at::Tensor& t) { return t.defined() ? t : at::empty({0}); }
 at::Tensor defined_or_none(const at::Tensor& t) { return t.defined() && t.numel() > 0 ? t : at::Tensor(); }
 
+// Channels in chunks of 8 handed out dynamically (not at::parallel_for's one static range per
+// thread): on a shared machine one slow thread must not hold the other up. Each chunk allocates its
+// workspace once; kernels throw nothing but bad_alloc, which is caught and rethrown outside.
 void run(ConvKernel kernel, const ConvArgs& a) {
-  at::parallel_for(0, a.H, 1, [&](int64_t h0, int64_t h1) { kernel(a, h0, h1); });
+  const int64_t chunk = 8, n_chunks = (a.H + chunk - 1) / chunk;
+  const int threads = static_cast<int>(std::min<int64_t>(at::get_num_threads(), n_chunks));
+  bool failed = false;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    try {
+      kernel(a, c * chunk, std::min(a.H, (c + 1) * chunk));
+    } catch (...) {
+#pragma omp atomic write
+      failed = true;
+    }
+  }
+  if (failed) throw std::bad_alloc();
 }
 
 ConvKernel fwd_kernel(Isa isa) {
