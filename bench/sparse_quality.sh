@@ -11,7 +11,7 @@ STEPS=${1:-300}
 OUTDIR=${2:-$(mktemp -d)}
 LMF=${LMFORGE:-$ROOT/build/lmforge}
 DATA=${LMFORGE_SHARED_DATA_DIR:-$ROOT/../shared/data}
-BASE=(-c wt103-small --data "$DATA" --set train.steps=$STEPS --set train.max_minutes=6 --set train.eval_every=$STEPS
+BASE=(-c wt103-small --data "$DATA" --set train.steps=$STEPS --set train.max_minutes=4 --set train.eval_every=$STEPS
       --set train.eval_batches=16 --set train.log_every=50 --set train.batch_size=8 --set train.seq_len=256
       --set model.max_seq_len=256 --set model.d_model=128 --set model.n_layers=2 --set train.warmup_steps=30)
 run() {
