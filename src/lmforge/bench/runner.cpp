@@ -448,10 +448,6 @@ BenchOutcome run_bench(const BenchOptions& o) {
   const size_t n_runs = plan.size();
   std::fprintf(stderr, "bench: %zu model run(s)%s -> %s\n", n_runs,
                kernel_parts.empty() ? "" : " + operator timings", outcome.out_dir.c_str());
-  if (o.dry_run) {
-    outcome.not_run = static_cast<int>(n_runs);
-    outcome.results = results;
-  }
 
   // --- run -------------------------------------------------------------------------------------
   int64_t total_steps = 0, done_steps = 0;

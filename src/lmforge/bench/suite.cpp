@@ -84,7 +84,7 @@ Suite parse_suite(const std::string& text, const std::string& name, const std::s
       const toml::table* mt = (*a)[i].as_table();
       LMF_REQUIRE(mt, ConfigError, "suite key 'models[", i, "]': expected a table");
       SuiteModel sm;
-      bind(*mt, sm, str("models[", i, "]"));
+      lmforge::bind(*mt, sm, str("models[", i, "]"));  // qualified: ADL would find std::bind
       LMF_REQUIRE(!sm.name.empty(), ConfigError, "suite key 'models[", i, "].name' is missing");
       LMF_REQUIRE(seen.insert(sm.name).second, ConfigError, "suite: two models are named '", sm.name, "'");
       s.models.push_back(sm);

@@ -47,22 +47,23 @@ std::vector<double> nice_ticks(double lo, double hi, int n, bool log) {
   if (!(hi > lo)) return {lo};
   if (log && lo > 0) {
     const double d0 = std::floor(std::log10(lo) + 1e-9), d1 = std::ceil(std::log10(hi) - 1e-9);
-    if (d1 - d0 >= 2) {
-      const double every = std::max(1.0, std::ceil((d1 - d0) / n));
-      for (double d = d0; d <= d1 + 1e-9; d += every) {
-        const double v = std::pow(10.0, d);
-        if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
+    std::vector<double> decades, steps125;
+    for (double d = d0; d <= d1 + 1e-9; ++d) {
+      const double p = std::pow(10.0, d);
+      for (double m : {1.0, 2.0, 5.0}) {
+        const double v = m * p;
+        if (v < lo * (1 - 1e-9) || v > hi * (1 + 1e-9)) continue;
+        steps125.push_back(v);
+        if (m == 1.0) decades.push_back(v);
       }
-      if (t.size() >= 2) return t;
-      t.clear();
     }
-    // Narrow log range: powers of two when they fit, else linear ticks.
-    const double p0 = std::ceil(std::log2(lo) - 1e-9), p1 = std::floor(std::log2(hi) + 1e-9);
-    if (p1 - p0 >= 1 && p1 - p0 <= 2 * n) {
-      const double every = std::max(1.0, std::ceil((p1 - p0 + 1) / n));
-      for (double p = p0; p <= p1 + 1e-9; p += every) t.push_back(std::pow(2.0, p));
+    if (decades.size() >= 3) {  // wide range: every k-th power of ten
+      const size_t every = std::max<size_t>(1, (decades.size() + n - 1) / n);
+      for (size_t i = 0; i < decades.size(); i += every) t.push_back(decades[i]);
       return t;
     }
+    if (steps125.size() >= 2 && steps125.size() <= static_cast<size_t>(2 * n)) return steps125;
+    if (decades.size() >= 2) return decades;
   }
   const double raw = (hi - lo) / std::max(1, n);
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
