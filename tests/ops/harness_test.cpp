@@ -13,30 +13,23 @@
 namespace lmforge {
 namespace {
 
-std::vector<std::string> case_names() {
+std::vector<std::string> case_names(HarnessMode mode) {
   std::vector<std::string> v;
-  for (const auto& c : op_cases()) v.push_back(c.op + "/" + c.shape);
+  for (const auto& c : op_cases())
+    if (mode == HarnessMode::test ? c.test : c.grad) v.push_back(c.op + "/" + c.shape);
   return v;
 }
 
-class OpCaseTest : public ::testing::TestWithParam<std::string> {
- protected:
-  const OpCase& find() {
-    for (const auto& c : op_cases())
-      if (c.op + "/" + c.shape == GetParam()) return c;
-    throw std::runtime_error("case vanished");
-  }
-  void run(HarnessMode mode) {
-    const OpCase& c = find();
-    bool wanted = mode == HarnessMode::test ? c.test : c.grad;
-    if (!wanted) GTEST_SKIP() << "case not registered for " << mode_name(mode);
-    for (Isa isa : supported_isas())
-      for (const CaseResult& r : run_op_case(c, mode, isa)) EXPECT_TRUE(r.pass) << format_result(r);
-  }
-};
+const OpCase& find_case(const std::string& name) {
+  for (const auto& c : op_cases())
+    if (c.op + "/" + c.shape == name) return c;
+  throw std::runtime_error("case vanished: " + name);
+}
 
-TEST_P(OpCaseTest, MatchesReference) { run(HarnessMode::test); }
-TEST_P(OpCaseTest, GradientMatchesFiniteDifferences) { run(HarnessMode::grad); }
+void run_all_isas(const std::string& name, HarnessMode mode) {
+  for (Isa isa : supported_isas())
+    for (const CaseResult& r : run_op_case(find_case(name), mode, isa)) EXPECT_TRUE(r.pass) << format_result(r);
+}
 
 std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
   std::string s = info.param;
@@ -45,8 +38,17 @@ std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
   return s;
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, OpCaseTest, ::testing::ValuesIn(case_names()), param_name);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(OpCaseTest);
+// Every case registered for test mode, on every ISA: fast vs reference, outputs and gradients.
+class OpTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(OpTest, MatchesReference) { run_all_isas(GetParam(), HarnessMode::test); }
+INSTANTIATE_TEST_SUITE_P(Ops, OpTest, ::testing::ValuesIn(case_names(HarnessMode::test)), param_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(OpTest);
+
+// Every case registered for grad mode: float64 finite differences vs the op's backward.
+class OpGrad : public ::testing::TestWithParam<std::string> {};
+TEST_P(OpGrad, MatchesFiniteDifferences) { run_all_isas(GetParam(), HarnessMode::grad); }
+INSTANTIATE_TEST_SUITE_P(Ops, OpGrad, ::testing::ValuesIn(case_names(HarnessMode::grad)), param_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(OpGrad);
 
 // A toy op for the harness's self-checks: y = x * w (elementwise), w broadcast over rows.
 OpCase toy(bool wrong_forward, bool wrong_backward) {

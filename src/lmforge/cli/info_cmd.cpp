@@ -7,10 +7,12 @@
 
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/blas_info.h"
+#include "lmforge/core/cpu_features.h"
 #include "lmforge/core/peak.h"
 #include "lmforge/core/threads.h"
 #include "lmforge/core/version.h"
 #include "lmforge/nn/components.h"
+#include "lmforge/ops/isa.h"
 
 namespace lmforge {
 namespace {
@@ -34,6 +36,8 @@ int run_info(const InfoArgs& a) {
                       {"threads", at::get_num_threads()},
                       {"cores", available_cores()},
                       {"cpu", cpu_model_name()},
+                      {"cpu_features", cpu_features_string()},
+                      {"isa", isa_name(active_isa())},
                       {"blas", b.name},
                       {"blas_path", b.path},
                       {"blas_reference", b.is_reference},
@@ -50,6 +54,8 @@ int run_info(const InfoArgs& a) {
   } else {
     std::cout << "lmforge " << version() << " (LibTorch " << torch_version() << ")\n"
               << "cpu:      " << cpu_model_name() << "\n"
+              << "features: " << cpu_features_string() << "\n"
+              << "ops isa:  " << isa_name(active_isa()) << " (best: " << isa_name(detected_isa()) << "; LMFORGE_ISA pins)\n"
               << "threads:  " << at::get_num_threads() << " intra-op of " << available_cores() << " cores\n"
               << "blas:     " << describe(b) << "\n"
               << "mixers:   " << joined(MixerRegistry::names()) << "\n"

@@ -5,6 +5,7 @@
 #include "lmforge/core/precision.h"
 #include "lmforge/eval/sliding_window.h"
 #include "lmforge/models/language_model.h"
+#include "lmforge/ops/linear_xent/op.h"
 
 namespace lmforge {
 
@@ -35,10 +36,8 @@ PerplexityResult score_stream(LanguageModel& model, const at::Tensor& stream, co
     at::Tensor inputs = at::stack(in).to(dev), targets = at::stack(tg).to(dev);
     ForwardContext ctx;
     at::Tensor h = model.hidden(inputs, ctx);
-    at::Tensor logits = model.logits(h).to(at::kFloat);
-    at::Tensor nll = at::cross_entropy_loss(logits.view({-1, logits.size(-1)}), targets.view({-1}), {},
-                                            at::Reduction::Sum, -100);
-    r.nll += nll.item<double>();
+    r.nll += linear_cross_entropy_sum(h.reshape({-1, h.size(-1)}), model.output_weight(), targets.reshape({-1}))
+                 .item<double>();
     at::Tensor scored = targets != -100;
     r.tokens += scored.sum().item<int64_t>();
     if (o.unk_id >= 0) r.unk_targets += (targets == o.unk_id).sum().item<int64_t>();

@@ -53,7 +53,8 @@ std::vector<int> grad_indices(const OpCase& c, const OpInputs& in) {
   return v;
 }
 
-// Fresh leaves that require grad at the grad indices (converted to `dtype` when given).
+// Fresh leaves (aliases of the inputs) that require grad at the grad indices (converted to `dtype`
+// when given).
 OpInputs leaves(const OpInputs& in, const std::vector<int>& gi, c10::optional<at::ScalarType> dtype) {
   OpInputs out;
   for (const auto& t : in) {
@@ -61,9 +62,9 @@ OpInputs leaves(const OpInputs& in, const std::vector<int>& gi, c10::optional<at
       out.push_back(t);
       continue;
     }
-    at::Tensor x = t.detach();
+    at::Tensor x = t.detach();  // an alias: no copy, so perf's peak memory counts only the op's own
     if (dtype && at::isFloatingType(x.scalar_type())) x = x.to(*dtype);
-    out.push_back(x.clone());
+    out.push_back(x);
   }
   for (int i : gi) out[i].requires_grad_(true);
   return out;

@@ -1,6 +1,7 @@
 #include "lmforge/train/loss.h"
 
 #include "lmforge/models/language_model.h"
+#include "lmforge/ops/linear_xent/op.h"
 
 namespace lmforge {
 
@@ -8,9 +9,7 @@ std::pair<at::Tensor, int64_t> lm_loss_sum(const LanguageModel& model, const at:
   at::Tensor h = hidden.reshape({-1, hidden.size(-1)});
   at::Tensor y = targets.reshape({-1});
   const int64_t n = (y != -100).sum().item<int64_t>();
-  at::Tensor logits = model.logits(h).to(at::kFloat);
-  at::Tensor loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum, -100);
-  return {loss, n};
+  return {linear_cross_entropy_sum(h, model.output_weight(), y, -100), n};
 }
 
 std::pair<int64_t, int64_t> lm_accuracy(const LanguageModel& model, const at::Tensor& hidden, const at::Tensor& targets) {

@@ -1,7 +1,7 @@
 // Token-level cross entropy of a language model's outputs, mean over the scored targets
 // (target -100 = not scored):  loss = -(1/N) sum_t log softmax(h_t W^T)[y_t]
-// The logits are formed in chunks of rows so the (tokens x vocab) matrix is never held whole in
-// fp32 beside its gradient; see ops/ for the fused path.
+// Computed by the fused linear cross-entropy (ops/linear_xent): the (tokens x vocab) logits are
+// never held whole in memory.
 #pragma once
 #include <ATen/ATen.h>
 

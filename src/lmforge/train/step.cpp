@@ -4,6 +4,7 @@
 
 #include "lmforge/core/precision.h"
 #include "lmforge/models/language_model.h"
+#include "lmforge/nn/step_hooks.h"
 #include "lmforge/train/loss.h"
 
 namespace lmforge {
@@ -28,8 +29,10 @@ StepResult train_step(LanguageModel& model, torch::optim::Optimizer& opt, const 
   }
   std::vector<at::Tensor> params = model.parameters();
   dist.all_reduce_gradients(params);
+  run_before_optimizer_step(model, opt);  // e.g. RigL: dense gradient -> new mask, masked gradient
   r.grad_norm = torch::nn::utils::clip_grad_norm_(params, grad_clip > 0 ? grad_clip : 1e30);
   opt.step();
+  run_after_optimizer_step(model);  // e.g. re-apply sparsity masks
   // Drop the gradients rather than zeroing them: less memory traffic, and no stale graphs.
   for (auto& p : params) p.mutable_grad() = at::Tensor();
   return r;

@@ -1,0 +1,107 @@
+// The Hyena mixer (see hyena.h for the formulas and the paper). Initialisation follows safari:
+// in_proj / out_proj like the other mixers here (normal(init_std), out_proj scaled by
+// 1/sqrt(2 n_layers)); the short conv and the filter MLP with PyTorch's default uniform
+// +-1/sqrt(fan_in); skip biases ~ N(0, 1); positional features and decays as in safari's
+// PositionalEmbedding and ExponentialModulation.
+#include "lmforge/nn/hyena.h"
+
+#include <cmath>
+
+#include "lmforge/core/error.h"
+#include "lmforge/ops/fftconv/op.h"
+
+namespace lmforge {
+namespace {
+
+void uniform_init(at::Tensor& t, int64_t fan_in) {
+  torch::NoGradGuard g;
+  const double b = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  t.uniform_(-b, b);
+}
+
+}  // namespace
+
+Hyena::Hyena(const HyenaOptions& o, const LayerContext& c) : opt_(o), lc_(c) {
+  LMF_REQUIRE(o.order >= 2, ConfigError, "hyena.order must be >= 2, got ", o.order);
+  LMF_REQUIRE(o.emb_dim >= 3 && o.emb_dim % 2 == 1, ConfigError, "hyena.emb_dim must be odd and >= 3, got ", o.emb_dim);
+  LMF_REQUIRE(o.filter_order >= 1, ConfigError, "hyena.filter_order must be >= 1");
+  LMF_REQUIRE(o.short_filter >= 1, ConfigError, "hyena.short_filter must be >= 1");
+  LMF_REQUIRE(o.decay_fast > 0 && o.decay_slow > 0 && o.decay_target > 0 && o.decay_target < 1, ConfigError,
+              "hyena: decay_fast, decay_slow > 0 and 0 < decay_target < 1 expected");
+  LMF_REQUIRE(c.causal, ConfigError, "hyena is a causal mixer; it cannot be used in a bidirectional encoder");
+  const int64_t D = c.d_model, N = o.order, W = o.filter_order, Lmax = c.max_seq_len;
+  in_proj_ = register_module("in_proj", std::make_shared<Dense>(D, (N + 1) * D, true, c.init_std));
+  out_proj_ = register_module("out_proj", std::make_shared<Dense>(D, D, true, c.init_std / std::sqrt(2.0 * c.n_layers)));
+  short_w_ = register_parameter("short_filter_weight", at::empty({(N + 1) * D, 1, o.short_filter}));
+  short_b_ = register_parameter("short_filter_bias", at::empty({(N + 1) * D}));
+  uniform_init(short_w_, o.short_filter);
+  uniform_init(short_b_, o.short_filter);
+  // Implicit filter MLP: emb_dim -> W -> sin -> W -> sin -> W -> sin -> (N-1) D (no bias).
+  const std::vector<std::pair<int64_t, int64_t>> dims = {{o.emb_dim, W}, {W, W}, {W, W}, {W, (N - 1) * D}};
+  for (size_t i = 0; i < dims.size(); ++i) {
+    bool last = i + 1 == dims.size();
+    auto d = register_module("filter_mlp" + std::to_string(i), std::make_shared<Dense>(dims[i].first, dims[i].second, !last, 1.0));
+    uniform_init(d->weight, dims[i].first);
+    if (!last) uniform_init(d->bias, dims[i].first);
+    mlp_.push_back(d);
+  }
+  sine_w_ = register_parameter("filter_sine_freq", at::full({W}, o.sine_freq));
+  filter_bias_ = register_parameter("filter_bias", at::randn({(N - 1) * D}));
+  // Positional features (safari PositionalEmbedding): t in [0, 1], and bands f_k in
+  // linspace(1e-4, bands - 1, bands) of exp(-i f_k 2 pi t' / Lmax), t' = 0 .. Lmax-1.
+  const int64_t bands = (o.emb_dim - 1) / 2;
+  at::Tensor t = at::linspace(0, 1, Lmax, at::kDouble).unsqueeze(1);
+  at::Tensor w = 2 * M_PI * at::arange(Lmax, at::kDouble).unsqueeze(1) / static_cast<double>(Lmax);
+  at::Tensor f = at::linspace(1e-4, static_cast<double>(bands - 1), bands, at::kDouble).unsqueeze(0);
+  pos_z_ = register_parameter("filter_pos_z", at::cat({t, at::cos(f * w), -at::sin(f * w)}, 1).to(at::kFloat));
+  pos_t_ = register_buffer("filter_pos_t", t.to(at::kFloat));
+  // Exponential modulation (safari ExponentialModulation): |delta| from ln(target)/slow to ln(target)/fast.
+  const double lo = std::abs(std::log(o.decay_target) / o.decay_slow), hi = std::abs(std::log(o.decay_target) / o.decay_fast);
+  decay_ = register_buffer("filter_decay", at::linspace(lo, hi, (N - 1) * D, at::kFloat));
+}
+
+at::Tensor Hyena::filters(int64_t L) const {
+  LMF_REQUIRE(L <= pos_z_.size(0), UserError, "hyena: sequence length ", L, " exceeds model.max_seq_len ",
+              pos_z_.size(0));
+  at::Tensor h = pos_z_.narrow(0, 0, L);
+  for (size_t i = 0; i < mlp_.size(); ++i) {
+    h = mlp_[i]->forward(h);
+    if (i + 1 < mlp_.size()) h = at::sin(sine_w_ * h);
+  }
+  if (opt_.modulate) h = h * at::exp(-pos_t_.narrow(0, 0, L) * decay_);
+  // (L, (N-1) D) -> (N-1, D, L)
+  return h.t().reshape({opt_.order - 1, lc_.d_model, L});
+}
+
+at::Tensor Hyena::forward(const at::Tensor& x, ForwardContext& ctx) {
+  const int64_t L = x.size(1), D = lc_.d_model, N = opt_.order;
+  at::Tensor z = in_proj_->forward(x).transpose(1, 2);  // (B, (N+1) D, L)
+  // depthwise causal conv: pad K-1 on the left (conv1d pads both sides; keep the first L)
+  z = at::conv1d(z, short_w_.to(z.scalar_type()), short_b_.to(z.scalar_type()), 1, opt_.short_filter - 1, 1, z.size(1))
+          .narrow(2, 0, L);
+  std::vector<at::Tensor> parts = z.split(D, 1);  // x0 .. x_{N-1}, v; each (B, D, L)
+  at::Tensor k = filters(L), bias = skip_bias();
+  at::Tensor v = parts[N];
+  for (int64_t i = N - 1; i >= 1; --i) {
+    const int64_t o = N - 1 - i;  // filter index (safari: enumerate(reversed(x[1:])))
+    at::Tensor post = i == 1 && opt_.gated ? parts[0] : at::Tensor();
+    at::Tensor pre = opt_.gated ? parts[i] : at::Tensor();
+    v = opt_.fused ? fftconv(v, k[o], pre, post, bias[o]) : fftconv_ref(v, k[o], pre, post, bias[o]);
+  }
+  return out_proj_->forward(v.transpose(1, 2));
+}
+
+double Hyena::flops_per_token(int64_t L) const {
+  const double D = static_cast<double>(lc_.d_model), N = static_cast<double>(opt_.order);
+  const double n_fft = static_cast<double>(fftconv_size(L, L));
+  // projections, short conv, and per long conv: FFT + inverse (5 n log2 n each per 2 tokens of a
+  // packed pair) plus gates and skip
+  const double fft = 2.0 * 5.0 * n_fft * std::log2(n_fft) / (2.0 * L);
+  return 2.0 * D * (N + 1) * D + 2.0 * D * D + 2.0 * opt_.short_filter * (N + 1) * D + (N - 1) * D * (fft + 6.0);
+}
+
+static const bool kRegistered = MixerRegistry::add<HyenaOptions>(
+    "hyena", "Hyena operator: gated implicit long convolutions via FFT (order N >= 2)",
+    [](const HyenaOptions& o, const LayerContext& c) { return std::make_shared<Hyena>(o, c); });
+
+}  // namespace lmforge

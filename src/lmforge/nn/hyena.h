@@ -1,0 +1,68 @@
+// The Hyena operator (Poli et al. 2023, "Hyena Hierarchy: Towards Larger Convolutional Language
+// Models"; layout of HazyResearch/safari src/models/sequence/hyena.py), order N >= 2:
+//   z = in_proj(x) (B, L, (N+1) D) -> depthwise causal conv, kernel 3 -> split [x0, x1, .., x_{N-1}, v]
+//   for i = N-1 .. 1:  v = causal_conv(v * x_i, h_i) + b_i * (v * x_i)     (long conv, FFT)
+//   y = out_proj(v * x0)
+// The long filters h_i (D channels, length L) are implicit: h = MLP(z_pos(t)) * exp(-|delta_c| t),
+// with positional features z_pos(t) = [t, cos(2 pi f_k t'), -sin(2 pi f_k t')], an MLP of sine
+// activations sin(w x) (one trainable w shared by all layers of the MLP), and a fixed exponential
+// decay per channel (|delta| from 3.07 to 15.35). Each step of the recurrence is one call of the
+// fused ops/fftconv kernel (gate, FFT long convolution, skip, and for the last step the output
+// gate x0), so the only tensors written between steps are v's.
+#pragma once
+#include "lmforge/nn/components.h"
+#include "lmforge/nn/dense.h"
+
+namespace lmforge {
+
+struct HyenaOptions {
+  int64_t order = 2;          // N: N gates, N-1 long convolutions
+  int64_t filter_order = 64;  // width of the implicit filter MLP
+  int64_t emb_dim = 3;        // positional features (odd, >= 3): t and (emb_dim-1)/2 complex bands
+  int64_t short_filter = 3;   // kernel of the depthwise causal convolution after in_proj
+  double sine_freq = 1.0;     // initial w of the sine activation (safari: 1, Pile 14, synthetics 10)
+  double decay_fast = 0.3;    // modulation: the fastest channel decays to `decay_target` at t = 0.3
+  double decay_slow = 1.5;    //   and the slowest at t = 1.5
+  double decay_target = 1e-2;
+  bool modulate = true;
+  bool fused = true;          // use the fused fftconv op (false: the ATen reference, for checks)
+  bool gated = true;          // false: no multiplicative gates (a plain long convolution, the
+                              // ablation of the MQAR experiment); x0..x_{N-1} are then unused
+  template <class V>
+  void visit(V& v) {
+    v("order", order, "Hyena order N >= 2 (N gates, N-1 long convolutions)");
+    v("filter_order", filter_order, "width of the implicit filter MLP");
+    v("emb_dim", emb_dim, "positional features of the filter MLP (odd, >= 3)");
+    v("short_filter", short_filter, "kernel size of the short depthwise causal convolution");
+    v("sine_freq", sine_freq, "initial frequency w of the sine activations sin(w x)");
+    v("decay_fast", decay_fast, "position (in [0,1] units) where the fastest channel's filter reaches decay_target");
+    v("decay_slow", decay_slow, "same for the slowest channel");
+    v("decay_target", decay_target, "filter magnitude the decay reaches");
+    v("modulate", modulate, "multiply the filters by the exponential decay window");
+    v("fused", fused, "use the fused FFT-convolution operator (false: plain ATen reference)");
+    v("gated", gated, "multiplicative gates (false: ungated long convolution, for ablations)");
+  }
+};
+
+class Hyena : public Mixer {
+ public:
+  Hyena(const HyenaOptions& o, const LayerContext& c);
+  at::Tensor forward(const at::Tensor& x, ForwardContext& ctx) override;
+  double flops_per_token(int64_t seq_len) const override;
+  // The long filters for length L: (N-1, D, L), and the skip biases (N-1, D).
+  at::Tensor filters(int64_t L) const;
+  at::Tensor skip_bias() const { return filter_bias_.view({opt_.order - 1, lc_.d_model}); }
+
+ private:
+  HyenaOptions opt_;
+  LayerContext lc_;
+  std::shared_ptr<Dense> in_proj_, out_proj_;
+  std::vector<std::shared_ptr<Dense>> mlp_;
+  at::Tensor short_w_, short_b_;  // ((N+1) D, 1, K), ((N+1) D)
+  at::Tensor pos_z_, pos_t_;      // (Lmax, emb_dim) trainable, (Lmax, 1) fixed
+  at::Tensor sine_w_;             // (filter_order) shared by every sine activation
+  at::Tensor decay_;              // ((N-1) D) |delta|, fixed
+  at::Tensor filter_bias_;        // ((N-1) D) the skip "D" terms
+};
+
+}  // namespace lmforge

@@ -1,0 +1,135 @@
+// fftconv as a torch::autograd::Function: forward and backward side by side, each one pass over
+// the channels (at::parallel_for over h), dispatching on active_isa() (amx and avx512 share the
+// AVX-512 fp32 kernel; avx2 the compiler-vectorised one; ref the ATen oracle through autograd).
+// Formulas in kernel.h; the paper and the layout in plan.h. Nothing is saved beyond the inputs:
+// the backward recomputes the filter spectrum and the forward convolution it needs (for dpost),
+// which keeps peak memory at the inputs plus one workspace per thread.
+#include "lmforge/ops/fftconv/op.h"
+
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+
+#include "lmforge/core/error.h"
+#include "lmforge/ops/fftconv/kernel.h"
+#include "lmforge/ops/isa.h"
+
+namespace lmforge {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+using namespace fftk;
+
+Dt dt_of(at::ScalarType t) { return t == at::kDouble ? Dt::f64 : t == at::kBFloat16 ? Dt::bf16 : Dt::f32; }
+at::ScalarType io_type(at::ScalarType t) { return t == at::kDouble || t == at::kBFloat16 ? t : at::kFloat; }
+at::ScalarType acc_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+
+at::Tensor prep(const at::Tensor& t, at::ScalarType dt) { return t.defined() ? t.to(dt).contiguous() : t; }
+const void* ptr(const at::Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+
+struct Call {  // the shared set-up of forward and backward
+  ConvArgs a;
+  std::vector<uint8_t> keep;
+  at::Tensor u, k, pre, post, D;
+  Call(const at::Tensor& u0, const at::Tensor& k0, const at::Tensor& pre0, const at::Tensor& post0,
+       const at::Tensor& D0, int64_t partial, double sparsity) {
+    const at::ScalarType io = io_type(u0.scalar_type()), acc = acc_type(io);
+    u = prep(u0, io), pre = prep(pre0, io), post = prep(post0, io);
+    k = prep(k0, acc), D = prep(D0, acc);
+    a.dt = dt_of(io);
+    a.B = u.size(0), a.H = u.size(1), a.L = u.size(2);
+    a.k_len = k.size(1), a.k_stride = k.size(1);
+    a.Lk = partial > 0 ? std::min(partial, a.k_len) : a.k_len;
+    const int64_t N = fftconv_size(a.L, a.Lk);
+    a.plan = &fft_plan(N);
+    if (sparsity > 0) {
+      keep = fftconv_keep_rows(N, sparsity);
+      a.keep = keep.data();
+    }
+    a.u = ptr(u), a.pre = ptr(pre), a.post = ptr(post), a.k = ptr(k), a.D = ptr(D);
+  }
+};
+
+// Placeholder for an absent optional input (a 0-element tensor) and back.
+at::Tensor absent_as_empty(const at::Tensor& t) { return t.defined() ? t : at::empty({0}); }
+at::Tensor defined_or_none(const at::Tensor& t) { return t.defined() && t.numel() > 0 ? t : at::Tensor(); }
+
+void run(ConvKernel kernel, const ConvArgs& a) {
+  at::parallel_for(0, a.H, 1, [&](int64_t h0, int64_t h1) { kernel(a, h0, h1); });
+}
+
+ConvKernel fwd_kernel(Isa isa) {
+  return isa >= Isa::avx512 ? conv_fwd_avx512 : isa >= Isa::avx2 ? conv_fwd_avx2 : conv_fwd_generic;
+}
+ConvKernel bwd_kernel(Isa isa) {
+  return isa >= Isa::avx512 ? conv_bwd_avx512 : isa >= Isa::avx2 ? conv_bwd_avx2 : conv_bwd_generic;
+}
+
+struct FftConvFn : public torch::autograd::Function<FftConvFn> {
+  // LibTorch 1.13's Function::apply rejects undefined tensors, so absent gates / skip come in as
+  // empty placeholders (see absent()) and are turned back into undefined tensors here.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& u, const at::Tensor& k, const at::Tensor& pre_in,
+                            const at::Tensor& post_in, const at::Tensor& D_in, int64_t partial, double sparsity,
+                            int64_t isa) {
+    const at::Tensor pre = defined_or_none(pre_in), post = defined_or_none(post_in), D = defined_or_none(D_in);
+    Call c(u, k, pre, post, D, partial, sparsity);
+    at::Tensor y = at::empty_like(c.u);
+    c.a.y = y.data_ptr();
+    run(fwd_kernel(static_cast<Isa>(isa)), c.a);
+    ctx->save_for_backward({u, k, pre, post, D});
+    ctx->saved_data["partial"] = partial;
+    ctx->saved_data["sparsity"] = sparsity;
+    ctx->saved_data["isa"] = isa;
+    return y.to(u.scalar_type());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    variable_list s = ctx->get_saved_variables();
+    const at::Tensor u = s[0], k = s[1], pre = defined_or_none(s[2]), post = defined_or_none(s[3]),
+                     D = defined_or_none(s[4]);
+    Call c(u, k, pre, post, D, ctx->saved_data["partial"].toInt(), ctx->saved_data["sparsity"].toDouble());
+    at::Tensor dy = prep(grad[0], c.u.scalar_type());
+    at::Tensor du = at::empty_like(c.u), dk = at::empty_like(c.k);
+    at::Tensor dpre = pre.defined() ? at::empty_like(c.u) : at::Tensor();
+    at::Tensor dpost = post.defined() ? at::empty_like(c.u) : at::Tensor();
+    at::Tensor dD = D.defined() ? at::empty_like(c.D) : at::Tensor();
+    c.a.dy = dy.data_ptr();
+    c.a.du = du.data_ptr(), c.a.dk = dk.data_ptr();
+    c.a.dpre = dpre.defined() ? dpre.data_ptr() : nullptr;
+    c.a.dpost = dpost.defined() ? dpost.data_ptr() : nullptr;
+    c.a.dD = dD.defined() ? dD.data_ptr() : nullptr;
+    run(bwd_kernel(static_cast<Isa>(ctx->saved_data["isa"].toInt())), c.a);
+    auto back = [](const at::Tensor& g, const at::Tensor& like) { return g.defined() ? g.to(like.scalar_type()) : g; };
+    return {back(du, u), back(dk, k), back(dpre, pre), back(dpost, post), back(dD, D), at::Tensor(), at::Tensor(),
+            at::Tensor()};
+  }
+};
+
+void check(const at::Tensor& u, const at::Tensor& k, const at::Tensor& pre, const at::Tensor& post, const at::Tensor& D,
+           const FftConvOptions& o) {
+  LMF_REQUIRE(u.dim() == 3, std::invalid_argument, "fftconv: u must be (B, H, L), got ", u.sizes());
+  LMF_REQUIRE(k.dim() == 2 && k.size(0) == u.size(1), std::invalid_argument, "fftconv: k must be (H, Lk) with H = ",
+              u.size(1), ", got ", k.sizes());
+  LMF_REQUIRE(k.size(1) >= 1 && k.size(1) <= u.size(2), std::invalid_argument, "fftconv: need 1 <= Lk <= L, got Lk ",
+              k.size(1), ", L ", u.size(2));
+  for (const at::Tensor* g : {&pre, &post})
+    LMF_REQUIRE(!g->defined() || g->sizes() == u.sizes(), std::invalid_argument, "fftconv: gates must match u ",
+                u.sizes(), ", got ", g->sizes());
+  LMF_REQUIRE(!D.defined() || (D.dim() == 1 && D.size(0) == u.size(1)), std::invalid_argument,
+              "fftconv: D must be (H), got ", D.sizes());
+  LMF_REQUIRE(o.sparsity >= 0 && o.sparsity < 1, std::invalid_argument, "fftconv: sparsity must be in [0, 1)");
+  LMF_REQUIRE(o.partial >= 0, std::invalid_argument, "fftconv: partial must be >= 0");
+  LMF_REQUIRE(u.device().is_cpu(), std::invalid_argument, "fftconv: CPU tensors only (no CUDA kernel yet)");
+}
+
+}  // namespace
+
+at::Tensor fftconv(const at::Tensor& u, const at::Tensor& k, const at::Tensor& pre, const at::Tensor& post,
+                   const at::Tensor& D, const FftConvOptions& o) {
+  check(u, k, pre, post, D, o);
+  const Isa isa = active_isa();
+  if (isa == Isa::ref) return fftconv_ref(u, k, pre, post, D, o);
+  return FftConvFn::apply(u, k, absent_as_empty(pre), absent_as_empty(post), absent_as_empty(D), o.partial, o.sparsity, static_cast<int64_t>(isa));
+}
+
+}  // namespace lmforge

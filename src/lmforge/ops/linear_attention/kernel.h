@@ -1,0 +1,33 @@
+// Raw-pointer kernels of chunked linear attention (op.h), one set per instruction set:
+// *_generic (plain C++, float and double) and *_avx512 (float, AVX-512 register-blocked GEMM
+// micro-kernel). Each runs the (batch*head) slices [bh0, bh1) and is called from at::parallel_for.
+// The algorithm (shared by every ISA) is in driver.inc.
+#pragma once
+#include <cstdint>
+
+namespace lmforge {
+namespace lak {
+
+struct LaArgs {
+  int64_t BH = 0, L = 0, F = 0, D = 0, chunk = 64;
+  bool causal = true;
+  double eps = 1e-6;
+  // forward: q, k (BH, L, F), v (BH, L, D) -> y (BH, L, D), den (BH, L) (= phi_q.z + eps)
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
+  void *y = nullptr, *den = nullptr;
+  // backward: g = dL/dy (BH, L, D), and y, den from the forward -> dq, dk (BH, L, F), dv (BH, L, D)
+  const void* g = nullptr;
+  void *dq = nullptr, *dk = nullptr, *dv = nullptr;
+};
+
+using LaKernel = void (*)(const LaArgs&, int64_t bh0, int64_t bh1);
+
+void la_fwd_generic_f32(const LaArgs&, int64_t, int64_t);
+void la_bwd_generic_f32(const LaArgs&, int64_t, int64_t);
+void la_fwd_generic_f64(const LaArgs&, int64_t, int64_t);
+void la_bwd_generic_f64(const LaArgs&, int64_t, int64_t);
+void la_fwd_avx512_f32(const LaArgs&, int64_t, int64_t);
+void la_bwd_avx512_f32(const LaArgs&, int64_t, int64_t);
+
+}  // namespace lak
+}  // namespace lmforge

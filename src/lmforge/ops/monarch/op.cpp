@@ -1,0 +1,106 @@
+// The Monarch fast path as an autograd Function, forward and backward side by side.
+//
+// Layout: activations live per block, (blocks, rows, block width), contiguous, so each factor is one
+// batched GEMM (at::bmm: OpenBLAS for fp32, oneDNN/AMX for bf16 -- oneDNN needs contiguous or
+// transposed-contiguous operands, so strided per-block views of x would fall back to a slow path).
+// Each permutation is exactly one copy: x -> (k, B, p); the stride permutation P fused into one
+// permute of Y1 (when l divides q, which every MonarchLinear shape satisfies); the output
+// permutation fused into the final reshape. The bias rides in the second GEMM (baddbmm).
+// Saved for backward: the two per-block GEMM inputs X1 (k, B, p) and X2 (l, B, r).
+//   forward   Y1 = X1 W1^T          X2 = P(Y1)          Y2 = X2 W2^T + b      y = P_out(Y2)
+//   backward  dY2 = P_out^-1(dy)    dW2 = dY2^T X2      dX2 = dY2 W2
+//             dY1 = P^-1(dX2)       dW1 = dY1^T X1      dX1 = dY1 W1          dx = (dX1 as (B, n))
+#include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "lmforge/core/error.h"
+#include "lmforge/ops/isa.h"
+#include "lmforge/ops/monarch/op.h"
+
+namespace lmforge {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Y1 (k, B, q) -> X2 (l, B, r) with X2[li, b, ri] = Y1flat[b, ri*l + li] (flat index ki*q + j).
+at::Tensor permute_mid(const at::Tensor& y1, int64_t l, int64_t r) {
+  const int64_t k = y1.size(0), b = y1.size(1), q = y1.size(2);
+  if (q % l == 0) {
+    // j = alpha*l + li, ri = ki*(q/l) + alpha: one copy.
+    return y1.view({k, b, q / l, l}).permute({3, 1, 0, 2}).contiguous().view({l, b, r});
+  }
+  return y1.transpose(0, 1).reshape({b, r, l}).permute({2, 0, 1}).contiguous();
+}
+
+// The inverse: dX2 (l, B, r) -> dY1 (k, B, q).
+at::Tensor unpermute_mid(const at::Tensor& x2, int64_t k, int64_t q) {
+  const int64_t l = x2.size(0), b = x2.size(1);
+  if (q % l == 0) {
+    return x2.view({l, b, k, q / l}).permute({2, 1, 3, 0}).contiguous().view({k, b, q});
+  }
+  return x2.permute({1, 2, 0}).reshape({b, k, q}).transpose(0, 1).contiguous();
+}
+
+struct MonarchFn : public torch::autograd::Function<MonarchFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w1, const at::Tensor& w2,
+                            const at::Tensor& bias) {
+    const int64_t k = w1.size(0), p = w1.size(2), l = w2.size(0), s = w2.size(1), r = w2.size(2);
+    const int64_t b = x.size(0);
+    const bool has_bias = bias.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
+    at::Tensor x1 = x.view({b, k, p}).transpose(0, 1).contiguous();                // (k, B, p)
+    at::Tensor y1 = at::bmm(x1, w1.transpose(1, 2));                               // (k, B, q)
+    at::Tensor x2 = permute_mid(y1, l, r);                                         // (l, B, r)
+    at::Tensor y2 = has_bias
+                        ? at::baddbmm(bias.view({s, l}).t().unsqueeze(1), x2, w2.transpose(1, 2))
+                        : at::bmm(x2, w2.transpose(1, 2));                         // (l, B, s)
+    ctx->save_for_backward({x1, x2, w1, w2});
+    ctx->saved_data["has_bias"] = has_bias;
+    return y2.permute({1, 2, 0}).reshape({b, s * l});                              // y[s_i*l + l_i]
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &x1 = saved[0], &x2 = saved[1], &w1 = saved[2], &w2 = saved[3];
+    const int64_t k = w1.size(0), q = w1.size(1), p = w1.size(2), l = w2.size(0), s = w2.size(1);
+    const int64_t b = x1.size(1);
+    at::Tensor g = grads[0].contiguous();                                          // (B, m)
+    at::Tensor dy2 = g.view({b, s, l}).permute({2, 0, 1}).contiguous();            // (l, B, s)
+    at::Tensor dw2 = at::bmm(dy2.transpose(1, 2), x2);                             // (l, s, r)
+    at::Tensor dx2 = at::bmm(dy2, w2);                                             // (l, B, r)
+    at::Tensor dy1 = unpermute_mid(dx2, k, q);                                     // (k, B, q)
+    at::Tensor dw1 = at::bmm(dy1.transpose(1, 2), x1);                             // (k, q, p)
+    at::Tensor dx = at::bmm(dy1, w1).transpose(0, 1).reshape({b, k * p});          // (B, n)
+    at::Tensor db = ctx->saved_data["has_bias"].toBool() ? g.sum(0) : at::Tensor();
+    return {dx, dw1, dw2, db};
+  }
+};
+
+}  // namespace
+
+at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const at::Tensor& w2_in,
+                          const at::Tensor& bias_in) {
+  const int64_t k = w1_in.size(0), q = w1_in.size(1), p = w1_in.size(2);
+  const int64_t l = w2_in.size(0), s = w2_in.size(1), r = w2_in.size(2);
+  LMF_REQUIRE(w1_in.dim() == 3 && w2_in.dim() == 3 && x_in.size(-1) == k * p && l * r == k * q, UserError,
+              "monarch_linear: shapes do not chain (x ", x_in.sizes(), ", w1 ", w1_in.sizes(), ", w2 ", w2_in.sizes(),
+              "; need x.size(-1) = k*p and l*r = k*q)");
+  LMF_REQUIRE(!bias_in.defined() || bias_in.numel() == l * s, UserError, "monarch_linear: bias has ",
+              bias_in.numel(), " entries, expected ", l * s);
+  if (active_isa() == Isa::ref) return monarch_linear_ref(x_in, w1_in, w2_in, bias_in);
+  // Autocast does not see inside a custom Function: cast like a linear layer would be cast.
+  at::Tensor x = x_in, w1 = w1_in, w2 = w2_in, bias = bias_in;
+  at::ScalarType dt = x.scalar_type();
+  if (x.device().is_cpu() && at::autocast::is_cpu_enabled()) dt = at::autocast::get_autocast_cpu_dtype();
+  else if (x.device().is_cuda() && at::autocast::is_enabled()) dt = at::autocast::get_autocast_gpu_dtype();
+  if (at::isFloatingType(dt)) {
+    x = x.to(dt), w1 = w1.to(dt), w2 = w2.to(dt);
+    if (bias.defined()) bias = bias.to(dt);
+  }
+  std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
+  out_shape.back() = l * s;
+  at::Tensor y = MonarchFn::apply(x.reshape({-1, k * p}), w1, w2, bias.defined() ? bias : at::empty({0}, x.options()));
+  return y.view(out_shape);
+}
+
+}  // namespace lmforge

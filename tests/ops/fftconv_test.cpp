@@ -1,0 +1,105 @@
+// The oracles of FFT convolution (specs/architectures.md section 1): the Monarch matmul FFT equals
+// torch's FFT; FFT convolution equals direct causal convolution; partial and gated variants equal
+// the reference composed around them; frequency sparsity 0 equals dense. (Fast path vs reference
+// on outputs and gradients, and float64 finite differences, run through the harness cases.)
+#include <gtest/gtest.h>
+
+#include "lmforge/ops/fftconv/kernel.h"
+#include "lmforge/ops/fftconv/op.h"
+#include "lmforge/ops/fftconv/plan.h"
+#include "lmforge/ops/isa.h"
+
+namespace lmforge {
+namespace {
+
+double max_rel(const at::Tensor& a, const at::Tensor& b) {
+  const bool cx = a.is_complex() || b.is_complex();
+  at::Tensor ad = a.to(cx ? at::kComplexDouble : at::kDouble), bd = b.to(cx ? at::kComplexDouble : at::kDouble);
+  return ((ad - bd).abs().max() / bd.abs().max().clamp_min(1e-300)).item<double>();
+}
+
+at::Tensor in_layout(const fftk::FftPlan& p, const at::Tensor& X) {  // natural order -> plan layout
+  std::vector<int64_t> pos(p.n);
+  for (int64_t f = 0; f < p.n; ++f) pos[f] = fftk::fft_layout_position(p, f);
+  at::Tensor idx = at::tensor(pos, at::kLong);
+  return at::zeros_like(X).index_put_({idx}, X);
+}
+
+TEST(FftConv, MonarchFftEqualsTorchFft) {
+  for (int64_t n : {1, 2, 8, 16, 32, 64, 128, 512, 2048, 8192, 65536}) {
+    const fftk::FftPlan& p = fftk::fft_plan(n);
+    at::Tensor x = at::randn({n}, at::kComplexDouble);
+    at::Tensor want = in_layout(p, at::fft_fft(x));
+    at::Tensor re = at::real(x).contiguous(), im = at::imag(x).contiguous();
+    fftk::fft_generic_f64(p, re.data_ptr<double>(), im.data_ptr<double>());
+    EXPECT_LT(max_rel(at::complex(re, im), want), 1e-12) << "generic f64, n=" << n;
+    at::Tensor rf = at::real(x).to(at::kFloat).contiguous(), imf = at::imag(x).to(at::kFloat).contiguous();
+    if (isa_supported(Isa::avx512)) fftk::fft_avx512_f32(p, rf.data_ptr<float>(), imf.data_ptr<float>());
+    else fftk::fft_generic_f32(p, rf.data_ptr<float>(), imf.data_ptr<float>());
+    EXPECT_LT(max_rel(at::complex(rf, imf).to(at::kComplexDouble), want), 1e-5) << "f32, n=" << n;
+  }
+}
+
+TEST(FftConv, ReferenceEqualsDirectConvolution) {
+  at::Tensor u = at::randn({2, 3, 50}, at::kDouble), k = at::randn({3, 20}, at::kDouble);
+  EXPECT_LT(max_rel(fftconv_ref(u, k), direct_causal_conv(u, k)), 1e-12);
+}
+
+TEST(FftConv, FastEqualsDirectConvolutionOnEveryIsa) {
+  at::Tensor u = at::randn({3, 4, 300}), k = at::randn({4, 300});
+  at::Tensor want = direct_causal_conv(u.to(at::kDouble), k.to(at::kDouble));
+  for (Isa isa : supported_isas()) {
+    ScopedIsa pin(isa);
+    EXPECT_LT(max_rel(fftconv(u, k), want), 1e-5) << isa_name(isa);
+    EXPECT_LT(max_rel(fftconv(u.to(at::kDouble), k.to(at::kDouble)), want), 1e-12) << isa_name(isa);
+  }
+}
+
+TEST(FftConv, GatedAndSkipEqualComposedReference) {
+  at::Tensor u = at::randn({2, 3, 64}, at::kDouble), k = at::randn({3, 64}, at::kDouble);
+  at::Tensor pre = at::randn_like(u), post = at::randn_like(u), D = at::randn({3}, at::kDouble);
+  at::Tensor want = post * (direct_causal_conv(pre * u, k) + D.unsqueeze(-1) * pre * u);
+  for (Isa isa : supported_isas()) {
+    ScopedIsa pin(isa);
+    EXPECT_LT(max_rel(fftconv(u, k, pre, post, D), want), 1e-12) << isa_name(isa);
+  }
+}
+
+TEST(FftConv, PartialEqualsTruncatedFilter) {
+  at::Tensor u = at::randn({2, 2, 128}, at::kDouble), k = at::randn({2, 128}, at::kDouble);
+  FftConvOptions o;
+  o.partial = 17;
+  at::Tensor want = direct_causal_conv(u, k.narrow(1, 0, 17));
+  for (Isa isa : supported_isas()) {
+    ScopedIsa pin(isa);
+    at::Tensor kk = k.clone().requires_grad_(true);
+    at::Tensor y = fftconv(u, kk, {}, {}, {}, o);
+    EXPECT_LT(max_rel(y, want), 1e-12) << isa_name(isa);
+    y.sum().backward();
+    EXPECT_EQ(kk.grad().narrow(1, 17, 128 - 17).abs().max().item<double>(), 0.0) << isa_name(isa);
+  }
+}
+
+TEST(FftConv, SparsityZeroEqualsDenseAndSparsityDropsRows) {
+  at::Tensor u = at::randn({2, 2, 512}), k = at::randn({2, 512});
+  FftConvOptions zero, half;
+  half.sparsity = 0.5;
+  EXPECT_TRUE(at::equal(fftconv(u, k, {}, {}, {}, zero), fftconv(u, k)));
+  std::vector<uint8_t> keep = fftconv_keep_rows(1024, 0.5);
+  int kept = 0;
+  for (auto b : keep) kept += b;
+  EXPECT_LT(kept, static_cast<int>(keep.size()));
+  EXPECT_GT(kept, 0);
+  EXPECT_EQ(fftconv_keep_rows(1024, 0).size(), keep.size());
+  // the sparse convolution is real and matches the masked reference
+  EXPECT_LT(max_rel(fftconv(u, k, {}, {}, {}, half), fftconv_ref(u, k, {}, {}, {}, half)), 1e-5);
+}
+
+TEST(FftConv, RejectsBadShapes) {
+  EXPECT_THROW(fftconv(at::randn({2, 3}), at::randn({3, 2})), std::invalid_argument);
+  EXPECT_THROW(fftconv(at::randn({2, 3, 8}), at::randn({3, 9})), std::invalid_argument);
+  EXPECT_THROW(fftconv(at::randn({2, 3, 8}), at::randn({2, 8})), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace lmforge
