@@ -86,6 +86,16 @@ TEST(BenchReport, CsvHasARowPerRunWithTheError) {
   EXPECT_NE(csv.find("\"training diverged at step 12: loss nan, grad norm nan (lower train.lr)\""), std::string::npos);
 }
 
+TEST(BenchReport, MarkdownTable) {
+  const std::string md = report::render_markdown(test::canned_results());
+  EXPECT_NE(md.find("Command: `lmforge bench --suite all --out runs/x`"), std::string::npos);
+  EXPECT_NE(md.find("| quick | attention | ok | 97.0% acc | 120k |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| quick | hyena | ok | 41.0% acc |"), std::string::npos);
+  EXPECT_NE(md.find("| 250/300 | time cap reached |"), std::string::npos) << md;
+  EXPECT_NE(md.find("training diverged at step 12"), std::string::npos);
+  EXPECT_NE(md.find("Suite glue skipped:"), std::string::npos);
+}
+
 TEST(BenchReport, EmptyAndPartialResultsStillRender) {
   nlohmann::json r = {{"title", "x"}, {"status", "interrupted"}, {"runs", nlohmann::json::array()}};
   const std::string html = report::render_html(r);

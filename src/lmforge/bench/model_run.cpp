@@ -2,6 +2,7 @@
 #include "lmforge/bench/model_run.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +13,7 @@
 #include "lmforge/models/language_model.h"
 #include "lmforge/train/checkpoint.h"
 #include "lmforge/train/load_run.h"
+#include "lmforge/train/loss.h"
 #include "lmforge/train/task.h"
 #include "lmforge/train/trainer.h"
 
@@ -64,6 +66,34 @@ void copy_lines(const std::string& path, const std::string& out, int64_t n) {
   for (int64_t i = 0; (n <= 0 || i < n) && std::getline(in, line); ++i) o << line << '\n';
 }
 
+// The trainer's validation on the final weights: mean loss over the fixed validation batches plus
+// the task's own metrics (MQAR accuracy). Done here, not taken from the log, because a run the
+// time cap stopped may not have evaluated at its last step.
+nlohmann::json final_eval(LanguageModel& model, const RunConfig& cfg, const std::string& run_dir, at::ScalarType dtype,
+                          const at::Device& dev) {
+  std::unique_ptr<Task> task = make_task(cfg, run_dir);
+  std::vector<Batch> batches = task->valid_batches(std::max<int64_t>(1, cfg.train.eval_batches));
+  if (batches.empty()) return nlohmann::json::object();
+  model.eval();
+  torch::NoGradGuard ng;
+  AutocastGuard ac(dtype, dev);
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& b : batches) {
+    ForwardContext ctx;
+    at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
+    auto [loss, count] = lm_loss_sum(model, h, b.targets.to(dev));
+    sum += loss.item<double>();
+    n += count;
+  }
+  nlohmann::json r = task->extra_metrics(model, batches);
+  if (!r.is_object()) r = nlohmann::json::object();
+  r["valid_loss"] = n ? sum / static_cast<double>(n) : 0.0;
+  r["valid_ppl"] = std::exp(n ? sum / static_cast<double>(n) : 0.0);
+  r["valid_tokens"] = n;
+  return r;
+}
+
 }  // namespace
 
 nlohmann::json run_bench_model(const toml::table& config, const BenchModelOptions& o) {
@@ -81,6 +111,7 @@ nlohmann::json run_bench_model(const toml::table& config, const BenchModelOption
   const at::Device dev = model.output_weight().device();
   out["parameters"] = model.num_parameters();
   out["train_flops_per_token"] = model.train_flops_per_token(cfg.train.seq_len);
+  if (!stop_requested()) out["final_eval"] = final_eval(model, cfg, o.run_dir, dtype, dev);
   if (!stop_requested()) {
     out["infer_tokens_per_s"] = inference_tokens_per_s(model, cfg.train.batch_size, cfg.train.seq_len,
                                                        cfg.model.vocab_size, dtype, dev, o.infer_seconds);

@@ -20,7 +20,8 @@ struct BenchModelOptions {
 };
 
 // Trains and measures; writes RUN_DIR/bench.json and returns the same object:
-//   train: the trainer's metrics; parameters, train_flops_per_token, infer_tokens_per_s,
+//   train: the trainer's metrics; final_eval: validation loss and task metrics (MQAR accuracy) of
+//   the final weights; parameters, train_flops_per_token, infer_tokens_per_s,
 //   word_ppl / text_eval (text tasks), peak_rss_mb, stopped (the run ended before its steps).
 // Throws what the trainer throws (divergence, bad config).
 nlohmann::json run_bench_model(const toml::table& config, const BenchModelOptions& o);

@@ -335,6 +335,7 @@ void write_report_files(const json& results, const std::string& out_dir) {
   write_file_atomic((fs::path(out_dir) / "results.json").string(), results.dump(2) + "\n");
   write_file_atomic((fs::path(out_dir) / "results.csv").string(), report::render_csv(results));
   write_file_atomic((fs::path(out_dir) / "report.html").string(), report::render_html(results));
+  write_file_atomic((fs::path(out_dir) / "results.md").string(), report::render_markdown(results));
 }
 
 BenchOutcome run_bench(const BenchOptions& o) {
@@ -506,12 +507,16 @@ BenchOutcome run_bench(const BenchOptions& o) {
       }
     }
     json& m = rec["metrics"];
-    const json ev = summary["last_eval"];
+    // The evaluation of the final weights (bench-one), else the trainer's last one.
+    const json ev = bench.is_object() && bench.contains("final_eval") && !bench["final_eval"].empty() ? bench["final_eval"]
+                                                                                                      : summary["last_eval"];
     const json tm = bench.is_object() ? bench.value("train", json::object()) : json::object();
     auto put = [&](const char* key, const json& v) {
       if (!v.is_null()) m[key] = v;
     };
     put("train_tokens_per_s", summary.value("train_tokens_per_s", json()));
+    if (!m.contains("train_tokens_per_s") && tm.value("train_seconds", 0.0) > 0)  // stopped before its first log
+      m["train_tokens_per_s"] = tm.value("tokens", 0.0) / tm["train_seconds"].get<double>();
     put("accuracy", ev.value("accuracy", json()));
     put("valid_loss", ev.value("valid_loss", json()));
     put("valid_ppl", ev.value("valid_ppl", json()));

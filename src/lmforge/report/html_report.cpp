@@ -187,6 +187,37 @@ std::string render_csv(const json& r) {
   return os.str();
 }
 
+std::string render_markdown(const json& r) {
+  std::ostringstream os;
+  const json host = r.value("host", json::object());
+  os << "Command: `" << text(r, "command") << "` (" << text(r, "status") << ", " << text(r, "updated") << ")\n\n"
+     << "Machine: " << text(host, "cpu") << ", " << text(host, "threads") << " threads; lmforge " << text(host, "version")
+     << ", LibTorch " << text(host, "torch") << "\n\n";
+  os << "| suite | model | status | quality | params | train GFLOP/token | train tok/s | infer tok/s | peak MB | steps | note |\n"
+     << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const auto& run : r.value("runs", json::array())) {
+    const json m = run.value("metrics", json::object());
+    const std::string metric = text(m, "quality_metric");
+    const double q = num(m, "quality");
+    std::string qs = std::isfinite(q) ? (metric == "accuracy" ? fixed(100 * q, 1) + "% acc" : fixed(q, 2) + " " + metric) : "";
+    std::string steps = fixed(num(m, "steps"), 0);
+    if (std::isfinite(num(m, "planned_steps")) && num(m, "planned_steps") != num(m, "steps"))
+      steps += "/" + fixed(num(m, "planned_steps"), 0);
+    std::string note = text(run, "error");
+    if (!text(run, "note").empty()) note += (note.empty() ? "" : "; ") + text(run, "note");
+    for (char& c : note)
+      if (c == '|' || c == '\n') c = ' ';
+    os << "| " << text(run, "suite") << " | " << text(run, "name") << " | " << text(run, "status") << " | " << qs << " | "
+       << (std::isfinite(num(m, "parameters")) ? short_number(num(m, "parameters")) : "") << " | "
+       << fixed(num(m, "train_flops_per_token") / 1e9, 4) << " | " << fixed(num(m, "train_tokens_per_s"), 0) << " | "
+       << fixed(num(m, "infer_tokens_per_s"), 0) << " | " << fixed(num(m, "peak_rss_mb"), 0) << " | " << steps << " | "
+       << note << " |\n";
+  }
+  for (const auto& s : r.value("suites", json::array()))
+    if (text(s, "status") == "skipped") os << "\nSuite " << text(s, "name") << " skipped: " << text(s, "reason") << "\n";
+  return os.str();
+}
+
 std::string render_html(const json& r) {
   const json runs = r.value("runs", json::array());
   const json suites = r.value("suites", json::array());

@@ -29,6 +29,9 @@ std::string render_html(const nlohmann::json& results);
 // One row per run: suite, model, status, quality metric and value, the measurements, error.
 std::string render_csv(const nlohmann::json& results);
 
+// The results table as Markdown (for docs/benchmarks/*.md), with the command and host.
+std::string render_markdown(const nlohmann::json& results);
+
 // Sequence length from an operator case's shape name ("B4_H768_L4096_gated" -> 4096); 0 if none.
 int64_t seq_len_of_shape(const std::string& shape);
 // The shape name with its L part removed ("B4_H768_L4096_gated" -> "B4_H768_gated").

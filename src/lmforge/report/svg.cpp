@@ -144,9 +144,13 @@ std::string f1(double v) {
 }  // namespace
 
 std::string chart(const std::vector<Series>& series, const ChartOptions& o) {
-  const int legend_w = 210, ml = 70, mr = 16 + legend_w, mt = 34, mb = 50;
+  // The legend column is as wide as its longest entry (about 7 px a character at 12 px).
+  size_t longest = 8;
+  for (const auto& s : series) longest = std::max(longest, s.name.size() + (s.note.empty() ? 0 : s.note.size() + 1));
+  const int legend_w = 40 + static_cast<int>(std::min<size_t>(longest, 48) * 7);
+  const int ml = 70, mr = 16 + legend_w, mt = 34, mb = 50;
   const int legend_h = 22 + 18 * static_cast<int>(series.size());
-  const int H = std::max(o.height, mt + legend_h + 10), W = o.width;
+  const int H = std::max(o.height, mt + legend_h + 10), W = std::max(o.width, legend_w + 420);
   Axis ax, ay;
   ax.log = o.log_x, ay.log = o.log_y;
   std::vector<double> xs, ys;
