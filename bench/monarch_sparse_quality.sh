@@ -4,13 +4,17 @@
 #   dense mlp | monarch_mlp (4 blocks) | sparse_mlp wide s=0.5 RigL | sparse_mlp wide s=0.75 RigL
 # same seed, same data order; reports final validation loss/perplexity (the trainer's eval on
 # wiki.valid.tokens batches) and tokens/s from each run's metrics.
-# Usage: bench/monarch_sparse_quality.sh [steps] [threads] [outdir]
+# Usage: [PRESET=mqar] [PARALLEL=1] bench/monarch_sparse_quality.sh [steps] [threads] [outdir]
+# PRESET defaults to wt103-small; PARALLEL=1 runs the four variants at once (one line each at the end).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STEPS=${1:-300}
 THREADS=${2:-2}
 OUT=${3:-$(mktemp -d)}
+mkdir -p "$OUT"
 LMF=${LMFORGE:-$ROOT/build/lmforge}
+PRESET=${PRESET:-wt103-small}
+PARALLEL=${PARALLEL:-0}
 END=$((STEPS * 3 / 4))
 EVERY=$((STEPS / 12 > 0 ? STEPS / 12 : 1))
 COMMON=(--set train.steps=$STEPS --set train.max_minutes=0 --set train.eval_every=$STEPS --set run.threads=$THREADS
@@ -23,7 +27,11 @@ declare -A VARIANT=(
 )
 for name in dense monarch wide50_rigl wide75_rigl; do
   # shellcheck disable=SC2086
-  eval "\"$LMF\" train -c wt103-small ${COMMON[*]} ${VARIANT[$name]} --out \"$OUT/$name\" -q" > "$OUT/$name.json"
+  cmd="\"$LMF\" train -c $PRESET ${COMMON[*]} ${VARIANT[$name]} --out \"$OUT/$name\" -q > \"$OUT/$name.json\""
+  if [ "$PARALLEL" = 1 ]; then eval "$cmd" & else eval "$cmd"; fi
+done
+wait
+for name in dense monarch wide50_rigl wide75_rigl; do
   /usr/bin/python3 - "$name" "$OUT/$name" <<'PYEOF'
 import json, sys
 name, run = sys.argv[1], sys.argv[2]

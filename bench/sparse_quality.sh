@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Small-scale quality comparisons on the WikiText-103 0.5M-word prefix (configs/wt103-small.toml,
-# shrunk: see BASE below): local-only vs local+routing heads, SMoE vs MomentumSMoE (heavy ball,
+# shrunk to d_model 64, 2 layers, seq 128, batch 8, 1 thread: see BASE below): local-only vs local+routing heads, SMoE vs MomentumSMoE (heavy ball,
 # Adam), LayerNorm vs PowerNorm vs BatchNorm. Same seed, same steps, same data order for each pair.
 # Prints one line per run: name, validation perplexity (token level, train.eval_batches batches of
 # the validation file), tokens/s. A few minutes per run on 2 shared cores: small-scale only.
@@ -9,11 +9,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STEPS=${1:-300}
 OUTDIR=${2:-$(mktemp -d)}
+mkdir -p "$OUTDIR"
 LMF=${LMFORGE:-$ROOT/build/lmforge}
 DATA=${LMFORGE_SHARED_DATA_DIR:-$ROOT/../shared/data}
-BASE=(-c wt103-small --data "$DATA" --set train.steps=$STEPS --set train.max_minutes=6 --set train.eval_every=$STEPS
-      --set train.eval_batches=16 --set train.log_every=50 --set train.batch_size=8 --set train.seq_len=256
-      --set model.max_seq_len=256 --set model.d_model=128 --set model.n_layers=2 --set train.warmup_steps=30)
+BASE=(-c wt103-small --data "$DATA" --set run.threads=1 --set train.steps=$STEPS --set train.max_minutes=0
+      --set train.eval_every=$STEPS --set train.eval_batches=16 --set train.log_every=20 --set train.batch_size=8
+      --set train.seq_len=128 --set model.max_seq_len=128 --set model.d_model=64 --set model.n_layers=2
+      --set model.dropout=0.0 --set train.warmup_steps=20)
 run() {
   local name=$1; shift
   rm -rf "$OUTDIR/$name"
@@ -30,17 +32,17 @@ PYEOF
 }
 case "${3:-all}" in
   routing|all)
-    run local4 --set model.block.mixer=routing --set 'model.block.routing={n_heads=4,n_routing_heads=0,window=32}'
-    run local2_routing2 --set model.block.mixer=routing --set 'model.block.routing={n_heads=4,n_routing_heads=2,window=32,n_clusters=8}'
+    run local4 --set model.block.mixer=routing --set 'model.block.routing={n_heads=4,n_routing_heads=0,window=16}'
+    run local2_routing2 --set model.block.mixer=routing --set 'model.block.routing={n_heads=4,n_routing_heads=2,window=16,n_clusters=4}'
     ;;&
   moe|all)
-    run smoe --set model.block.ffn=moe --set 'model.block.moe={n_experts=8,top_k=2,hidden=256}'
-    run momentum_smoe --set model.block.ffn=moe --set 'model.block.moe={n_experts=8,top_k=2,hidden=256,momentum="heavy_ball",mu=0.7}'
-    run adam_smoe --set model.block.ffn=moe --set 'model.block.moe={n_experts=8,top_k=2,hidden=256,momentum="adam",mu=0.7}'
+    run smoe --set model.block.ffn=moe --set 'model.block.moe={n_experts=8,top_k=2,hidden=128}'
+    run momentum_smoe --set model.block.ffn=moe --set 'model.block.moe={n_experts=8,top_k=2,hidden=128,momentum="heavy_ball",mu=0.7}'
+    run adam_smoe --set model.block.ffn=moe --set 'model.block.moe={n_experts=8,top_k=2,hidden=128,momentum="adam",mu=0.7}'
     ;;&
   norm|all)
     run layernorm --set model.block.norm=layernorm
-    run powernorm --set model.block.norm=powernorm --set 'model.block.powernorm={warmup=30,groups=4}'
+    run powernorm --set model.block.norm=powernorm --set 'model.block.powernorm={warmup=20,groups=4}'
     run batchnorm --set model.block.norm=batchnorm
     ;;
 esac

@@ -46,6 +46,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the PyTorch peer for benchmarks: Debian's torch, importable by /usr/bin/python3 only
   python3-torch
+  # headless browser for the benchmark report's rendering test (tests/report/chromium_test.cpp)
+  chromium
 )
 
 SUDO=()

@@ -125,8 +125,10 @@ TEST(DataTokenizerLoad, MissingAndMalformedFiles) {
 
 TEST(DataTokenizerOptions, ValidationNamesTheKey) {
   TokenizerOptions o;
-  o.kind = "wordpiece";
+  o.kind = "sentencepiece";  // (wordpiece is a kind now: it needs 'vocab')
   EXPECT_NE(error_of([&] { o.validate(); }).find("'kind'"), std::string::npos);
+  o.kind = "wordpiece";
+  EXPECT_NE(error_of([&] { o.validate(); }).find("'vocab'"), std::string::npos);
   o.kind = "bpe";
   o.vocab_size = 100;
   EXPECT_NE(error_of([&] { o.validate(); }).find("'vocab_size'"), std::string::npos);

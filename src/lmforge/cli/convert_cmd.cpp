@@ -81,26 +81,32 @@ int run_convert(const ConvertArgs& a) {
   // --- the student's config: every block's mixer -> linear_attention with the teacher's heads ---
   toml::table scfg = tcfg;
   toml::table& model = sub(scfg, "model");
-  LMF_REQUIRE(!model.contains("blocks") || !model["blocks"].as_array() || model["blocks"].as_array()->empty(),
-              UserError, "convert: [[model.blocks]] groups are not supported yet (only the default [model.block])");
-  toml::table& block = sub(model, "block");
-  LMF_REQUIRE(block["mixer"].value_or(std::string("attention")) == "attention", UserError,
-              "convert: the teacher's mixer is '", block["mixer"].value_or(std::string("?")),
-              "', expected softmax 'attention'");
   const std::string position = model["position"].value_or(std::string("rope"));
   LMF_REQUIRE(position == "rope" || position == "learned" || position == "none", UserError,
               "convert: teacher position '", position, "' (alibi) has no linear-attention counterpart");
-  toml::table att = block.contains("attention") ? *block["attention"].as_table() : toml::table{};
-  LMF_REQUIRE(att["window"].value_or(int64_t{0}) == 0, UserError, "convert: a sliding-window teacher is not supported");
-  toml::table la;
-  la.insert("n_heads", att["n_heads"].value_or(int64_t{4}));
-  la.insert("head_dim", att["head_dim"].value_or(int64_t{0}));
-  la.insert("qkv_bias", att["qkv_bias"].value_or(true));
-  la.insert("out_bias", att["out_bias"].value_or(true));
-  la.insert("feature_map", a.feature_map);
-  la.insert("chunk", a.chunk);
-  block.insert_or_assign("mixer", "linear_attention");
-  block.insert_or_assign("linear_attention", la);
+  // Converts one block spec ([model.block] or a [[model.blocks]] group) in place.
+  int64_t converted = 0;
+  auto convert_block = [&](toml::table& block) {
+    if (block["mixer"].value_or(std::string("attention")) != "attention") return;
+    toml::table att = block.contains("attention") ? *block["attention"].as_table() : toml::table{};
+    LMF_REQUIRE(att["window"].value_or(int64_t{0}) == 0, UserError, "convert: a sliding-window teacher is not supported");
+    toml::table la;
+    la.insert("n_heads", att["n_heads"].value_or(int64_t{4}));
+    la.insert("head_dim", att["head_dim"].value_or(int64_t{0}));
+    la.insert("qkv_bias", att["qkv_bias"].value_or(true));
+    la.insert("out_bias", att["out_bias"].value_or(true));
+    la.insert("feature_map", a.feature_map);
+    la.insert("chunk", a.chunk);
+    block.insert_or_assign("mixer", "linear_attention");
+    block.erase("attention");
+    block.insert_or_assign("linear_attention", la);
+    ++converted;
+  };
+  if (model.contains("block")) convert_block(sub(model, "block"));
+  if (toml::array* groups = model["blocks"].as_array())
+    for (auto& g : *groups)
+      if (toml::table* t = g.as_table()) convert_block(*t);
+  LMF_REQUIRE(converted > 0, UserError, "convert: the teacher '", a.teacher, "' has no softmax attention block");
   toml::table& train_t = sub(scfg, "train");
   train_t.insert_or_assign("steps", a.finetune_steps);
   for (const std::string& s : a.sets) apply_override(scfg, s);

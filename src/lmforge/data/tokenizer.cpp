@@ -12,14 +12,17 @@
 #include "lmforge/data/sentencepiece_tokenizer.h"
 #include "lmforge/data/text_util.h"
 #include "lmforge/data/word_vocab.h"
+#include "lmforge/data/wordpiece.h"
 
 namespace lmforge::data {
 
 namespace fs = std::filesystem;
 
 void TokenizerOptions::validate() const {
-  LMF_REQUIRE(kind == "word" || kind == "bpe" || kind == "unigram" || kind == "byte", ConfigError,
-              "tokenizer key 'kind': expected word, bpe, unigram or byte, got '", kind, "'");
+  LMF_REQUIRE(kind == "word" || kind == "bpe" || kind == "unigram" || kind == "byte" || kind == "wordpiece",
+              ConfigError, "tokenizer key 'kind': expected word, bpe, unigram, byte or wordpiece, got '", kind, "'");
+  LMF_REQUIRE(kind != "wordpiece" || !vocab.empty(), ConfigError,
+              "tokenizer key 'vocab': kind wordpiece needs the path of a BERT vocab.txt");
   LMF_REQUIRE(vocab_size >= 0, ConfigError, "tokenizer key 'vocab_size': expected >= 0, got ",
               vocab_size);
   if (kind == "bpe" || kind == "unigram")
@@ -82,6 +85,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   if (kind == "byte") return std::make_unique<ByteTokenizer>();
   if (kind == "word") return WordTokenizer::load(dir);
   if (kind == "bpe" || kind == "unigram") return SentencePieceTokenizer::load(dir, kind);
+  if (kind == "wordpiece") return WordPieceTokenizer::load(dir);
   throw InputError(str("file ", path, ": \"kind\" must be word, bpe, unigram or byte, got '",
                        kind, "'"));
 }
@@ -93,6 +97,7 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& opts,
   LMF_REQUIRE(fs::is_regular_file(train_file), InputError, "file ", train_file,
               ": missing (tokenizer training file)");
   if (opts.kind == "byte") return std::make_unique<ByteTokenizer>();
+  if (opts.kind == "wordpiece") return WordPieceTokenizer::from_vocab_file(opts.vocab, opts.lower_case);
   if (opts.kind == "word") return WordTokenizer::train(opts, train_file);
   return SentencePieceTokenizer::train(opts, train_file, work_dir);
 }

@@ -25,10 +25,12 @@ struct TokenizerOptions {
   int64_t max_lines = 0;
   int64_t seed = 1;
   int64_t input_sentence_size = 1000000;
+  std::string vocab;        // wordpiece: a BERT vocab.txt
+  bool lower_case = true;   // wordpiece: uncased (lower-case + strip accents)
 
   template <class V>
   void visit(V& v) {
-    v("kind", kind, "tokenizer kind: word | bpe | unigram | byte");
+    v("kind", kind, "tokenizer kind: word | bpe | unigram | byte | wordpiece");
     v("vocab_size", vocab_size,
       "bpe/unigram: exact vocabulary size (specials and 256 byte pieces included); word: at most "
       "this many entries, 0 = keep every word (fairseq WikiText style); byte: ignored (258)");
@@ -37,6 +39,8 @@ struct TokenizerOptions {
     v("seed", seed, "bpe/unigram: spm_train --random_seed (sentence sampling)");
     v("input_sentence_size", input_sentence_size,
       "bpe/unigram: spm_train samples at most this many lines; 0 = all");
+    v("vocab", vocab, "wordpiece: path of a BERT vocab.txt (nothing is trained)");
+    v("lower_case", lower_case, "wordpiece: uncased BERT (lower-case, strip accents)");
   }
   // Throws ConfigError naming the key when a value is out of range.
   void validate() const;

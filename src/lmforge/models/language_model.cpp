@@ -12,6 +12,17 @@ LanguageModel::LanguageModel(const ModelConfig& cfg) : cfg_(cfg) {
   embed_ = register_module("embed", std::make_shared<Table>(cfg.vocab_size, cfg.d_model, cfg.init_std))->weight;
   if (cfg.position == "learned")
     pos_embed_ = register_module("pos_embed", std::make_shared<Table>(cfg.max_seq_len, cfg.d_model, 0.01))->weight;
+  if (cfg.type_vocab_size > 0)
+    type_embed_ = register_module("type_embed", std::make_shared<Table>(cfg.type_vocab_size, cfg.d_model, cfg.init_std))->weight;
+  if (cfg.embed_norm) {
+    LayerContext lc;
+    lc.d_model = cfg.d_model;
+    const BlockSpec& first = cfg.layers.front();
+    const toml::node* o = first.options.get(first.norm);
+    static const toml::table kEmpty;
+    embed_norm_ = register_module(
+        "embed_norm", NormRegistry::at(first.norm, first.path).build(o ? *o->as_table() : kEmpty, first.path, lc));
+  }
   auto list = torch::nn::ModuleList();
   for (size_t i = 0; i < cfg.layers.size(); ++i) {
     LayerContext lc;
@@ -41,14 +52,22 @@ LanguageModel::LanguageModel(const ModelConfig& cfg) : cfg_(cfg) {
     lm_head_ = register_module("lm_head", std::make_shared<Table>(cfg.vocab_size, cfg.d_model, cfg.init_std))->weight;
 }
 
-at::Tensor LanguageModel::embed(const at::Tensor& tokens, int64_t pos_offset) {
+at::Tensor LanguageModel::embed(const at::Tensor& tokens, int64_t pos_offset, const at::Tensor& segments,
+                                const at::Tensor& positions) {
   LMF_REQUIRE(tokens.dim() == 2, UserError, "model input must be (batch, length), got ", tokens.sizes());
   at::Tensor x = at::embedding(embed_, tokens);
-  if (pos_embed_.defined()) {
+  if (pos_embed_.defined() && positions.defined()) {
+    x = x + at::embedding(pos_embed_, positions);  // unpadded input: each token's position in its sequence
+  } else if (pos_embed_.defined()) {
     const int64_t L = tokens.size(1);
     LMF_REQUIRE(pos_offset + L <= cfg_.max_seq_len, UserError, "sequence of ", pos_offset + L,
                 " tokens is longer than model.max_seq_len = ", cfg_.max_seq_len, " (learned positions)");
     x = x + pos_embed_.narrow(0, pos_offset, L);
+  }
+  if (type_embed_.defined()) x = x + (segments.defined() ? at::embedding(type_embed_, segments) : type_embed_[0]);
+  if (embed_norm_) {
+    ForwardContext nctx;
+    x = embed_norm_->forward(x, nctx);
   }
   if (cfg_.dropout > 0 && is_training()) x = at::dropout(x, cfg_.dropout, true);
   return x;
@@ -57,7 +76,8 @@ at::Tensor LanguageModel::embed(const at::Tensor& tokens, int64_t pos_offset) {
 at::Tensor LanguageModel::hidden(const at::Tensor& tokens, ForwardContext& ctx) {
   ctx.causal = cfg_.kind == "decoder";
   ctx.training = is_training();
-  at::Tensor x = embed(tokens, ctx.pos_offset);
+  auto pit = ctx.carry.find("unpad_positions");
+  at::Tensor x = embed(tokens, ctx.pos_offset, ctx.segments, pit != ctx.carry.end() ? pit->second : at::Tensor());
   for (auto& b : blocks_) x = b->forward(x, ctx);
   return final_norm_ ? final_norm_->forward(x, ctx) : x;
 }

@@ -30,9 +30,12 @@ class LanguageModel : public torch::nn::Module {
   double train_flops_per_token(int64_t seq_len) const;
 
  private:
-  at::Tensor embed(const at::Tensor& tokens, int64_t pos_offset);
+  // positions: (1, nnz) per-token positions of unpadded input (learned positions), else undefined.
+  at::Tensor embed(const at::Tensor& tokens, int64_t pos_offset, const at::Tensor& segments = at::Tensor(),
+                   const at::Tensor& positions = at::Tensor());
   ModelConfig cfg_;
-  at::Tensor embed_, pos_embed_, lm_head_;
+  at::Tensor embed_, pos_embed_, type_embed_, lm_head_;
+  std::shared_ptr<Norm> embed_norm_;
   std::vector<std::shared_ptr<Block>> blocks_;
   std::shared_ptr<Norm> final_norm_;
 };

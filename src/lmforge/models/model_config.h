@@ -45,6 +45,8 @@ struct ModelConfig {
   bool final_norm = true;
   double dropout = 0.0;
   double init_std = 0.02;
+  int64_t type_vocab_size = 0;  // > 0: token-type (segment) embeddings, as BERT
+  bool embed_norm = false;      // norm after the embedding sum (BERT, MosaicBERT)
   std::vector<BlockSpec> layers;  // one per layer, resolved
 
   template <class V>
@@ -59,6 +61,8 @@ struct ModelConfig {
     v("final_norm", final_norm, "norm after the last block");
     v("dropout", dropout, "dropout on embeddings and residual branches");
     v("init_std", init_std, "std of the normal initialisation");
+    v("type_vocab_size", type_vocab_size, "token-type (segment) embeddings, 0 = none (BERT: 2)");
+    v("embed_norm", embed_norm, "apply the block norm to the embedding sum (BERT, MosaicBERT)");
   }
 };
 

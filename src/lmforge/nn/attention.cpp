@@ -46,6 +46,27 @@ Attention::Attention(const AttentionOptions& o, const LayerContext& c) : opt_(o)
 
 at::Tensor Attention::attend(const at::Tensor& x, const at::Tensor& k_past, const at::Tensor& v_past,
                              ForwardContext& ctx, at::Tensor* k_all, at::Tensor* v_all) {
+  // Unpadded input (MosaicBERT): x is (1, nnz, D), the real tokens of a (B, L) batch packed; the
+  // projections run on nnz rows only and the attention core pads back to (B, L) (see unpad.h).
+  auto up = ctx.carry.find("unpad_index");
+  if (up != ctx.carry.end() && !k_past.defined()) {
+    const at::Tensor& idx = up->second;
+    const int64_t Bp = ctx.key_padding.size(0), Lp = ctx.key_padding.size(1), H = opt_.n_heads;
+    at::Tensor packed = qkv_->forward(x.squeeze(0));  // (nnz, 3 H Dh)
+    at::Tensor full = at::zeros({Bp * Lp, packed.size(1)}, packed.options()).index_copy(0, idx, packed);
+    at::Tensor qkv = full.view({Bp, Lp, 3, H, dh_}).permute({2, 0, 3, 1, 4});
+    at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+    if (lc_.position == "rope") {
+      q = apply_rope(q, 0, opt_.rope_base);
+      k = apply_rope(k, 0, opt_.rope_base);
+    }
+    at::Tensor bias;
+    if (alibi_slopes_.defined()) bias = alibi_bias(alibi_slopes_, Lp, Lp, 0, ctx.causal);
+    at::Tensor y = softmax_attention(q, k, v, ctx.causal, opt_.window, bias, ctx.key_padding, opt_.attn_dropout,
+                                     is_training());
+    y = y.transpose(1, 2).reshape({Bp * Lp, H * dh_}).index_select(0, idx);
+    return out_->forward(y).unsqueeze(0);
+  }
   const int64_t B = x.size(0), L = x.size(1), H = opt_.n_heads;
   at::Tensor qkv = qkv_->forward(x).view({B, L, 3, H, dh_}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
   at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];

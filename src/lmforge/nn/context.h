@@ -27,6 +27,7 @@ struct ForwardContext {
   bool training = false;
   int64_t pos_offset = 0;  // absolute position of the first input token (decoding with a cache)
   at::Tensor key_padding;  // (B, L) bool, true = real token; undefined = no padding
+  at::Tensor segments;     // (B, L) int64 token types (encoders with model.type_vocab_size > 0)
   // Auxiliary losses added to the objective (MoE load balancing, ...), summed by the trainer.
   std::map<std::string, at::Tensor> aux_losses;
   // Values carried from one layer to the next (e.g. MomentumSMoE's momentum).

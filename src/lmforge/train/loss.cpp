@@ -9,6 +9,13 @@ std::pair<at::Tensor, int64_t> lm_loss_sum(const LanguageModel& model, const at:
   at::Tensor h = hidden.reshape({-1, hidden.size(-1)});
   at::Tensor y = targets.reshape({-1});
   const int64_t n = (y != -100).sum().item<int64_t>();
+  // Sparse targets (MLM scores 15-30% of the positions): project only the scored rows, as
+  // MosaicBERT's subset_idx does for its MLM head; the output projection is the costliest matmul.
+  if (n * 2 < y.size(0)) {
+    at::Tensor rows = (y != -100).nonzero().squeeze(1);
+    h = h.index_select(0, rows);
+    y = y.index_select(0, rows);
+  }
   return {linear_cross_entropy_sum(h, model.output_weight(), y, -100), n};
 }
 

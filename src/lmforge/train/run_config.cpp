@@ -32,8 +32,10 @@ RunConfig parse_run_config(const toml::table& t) {
   parse_precision(tr.precision, "train.precision");
   c.data.tokenizer.validate();
   if (c.data.task == "mqar") c.data.mqar.validate();
-  LMF_REQUIRE(c.data.task == "lm" || c.data.task == "mqar", ConfigError,
-              "config key 'data.task': expected \"lm\" or \"mqar\", got \"", c.data.task, "\"");
+  LMF_REQUIRE(c.data.task == "lm" || c.data.task == "mqar" || c.data.task == "mlm", ConfigError,
+              "config key 'data.task': expected \"lm\", \"mqar\" or \"mlm\", got \"", c.data.task, "\"");
+  LMF_REQUIRE(c.data.task != "mlm" || c.model.kind == "encoder", ConfigError,
+              "config key 'data.task' = \"mlm\" needs model.kind = \"encoder\" (a causal model cannot see the masked token's right context)");
   LMF_REQUIRE(c.model.position != "learned" || tr.seq_len <= c.model.max_seq_len, ConfigError,
               "config key 'train.seq_len' (", tr.seq_len, ") exceeds model.max_seq_len (", c.model.max_seq_len,
               ") with learned positions");

@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include "lmforge/core/config.h"
+#include "lmforge/data/mlm.h"
 #include "lmforge/data/mqar.h"
 #include "lmforge/data/tokenizer.h"
 #include "lmforge/models/model_config.h"
@@ -32,9 +33,10 @@ struct DataConfig {
   std::string cache_dir;    // token files; "" = <dir of the text file>/.lmforge-cache or ~/.cache/lmforge
   data::TokenizerOptions tokenizer;
   data::MqarOptions mqar;
+  data::MlmOptions mlm;
   template <class V>
   void visit(V& v) {
-    v("task", task, "lm (next-token language modelling on text files) | mqar (synthetic recall)");
+    v("task", task, "lm (next-token language modelling on text files) | mqar (synthetic recall) | mlm (masked LM, encoders)");
     v("dir", dir, "folder that relative data paths are taken from");
     v("train", train, "training text file (lm)");
     v("valid", valid, "validation text file (lm)");
@@ -42,6 +44,7 @@ struct DataConfig {
     v("cache_dir", cache_dir, "where tokenized files are cached");
     v("tokenizer", tokenizer);
     v("mqar", mqar);
+    v("mlm", mlm);
   }
 };
 

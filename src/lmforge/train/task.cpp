@@ -4,10 +4,13 @@
 #include <filesystem>
 
 #include "lmforge/core/log.h"
+#include "lmforge/data/counter_rng.h"
 #include "lmforge/data/lm_sampler.h"
+#include "lmforge/data/mlm.h"
 #include "lmforge/data/mqar.h"
 #include "lmforge/data/token_file.h"
 #include "lmforge/data/tokenizer.h"
+#include "lmforge/data/wordpiece.h"
 #include "lmforge/models/language_model.h"
 #include "lmforge/train/loss.h"
 
@@ -128,10 +131,71 @@ class MqarTask : public Task {
   RunConfig cfg_;
 };
 
+// Masked language modelling (BERT/MosaicBERT) on the same token files as lm: the windows of the
+// LM sampler, corrupted by data::mask_tokens. The mask id is the wordpiece [MASK], or one id past
+// the tokenizer's vocabulary for the other kinds.
+class MlmTask : public Task {
+ public:
+  MlmTask(const RunConfig& cfg, const std::string& run_dir) : cfg_(cfg), lm_(make_lm(cfg, run_dir)) {
+    const data::Tokenizer* t = lm_->tokenizer();
+    vocab_ = t->vocab_size();
+    specials_ = {t->eos_id(), t->pad_id()};
+    if (const auto* wp = dynamic_cast<const data::WordPieceTokenizer*>(t)) {
+      mask_ = wp->mask_id();
+      specials_.push_back(wp->cls_id());
+    } else {
+      mask_ = vocab_;
+    }
+  }
+  int64_t vocab_size() const override { return mask_ == vocab_ ? vocab_ + 1 : vocab_; }
+  Batch train_batch(int64_t step, int64_t micro, int rank, int world) override {
+    Batch b = lm_->train_batch(step, micro, rank, world);
+    const uint64_t key = data::counter_key(static_cast<uint64_t>(cfg_.run.seed), 0x4d4c4dULL,
+                                           static_cast<uint64_t>((step * cfg_.train.grad_accum + micro) * world + rank));
+    data::MlmBatch m = data::mask_tokens(b.inputs, cfg_.data.mlm.mask_rate, cfg_.data.mlm, mask_, vocab_, specials_, key);
+    return {m.inputs, m.targets};
+  }
+  std::vector<Batch> valid_batches(int64_t max_batches) override {
+    std::vector<Batch> out;
+    int64_t i = 0;
+    for (const Batch& b : lm_->valid_batches(max_batches)) {
+      const uint64_t key = data::counter_key(static_cast<uint64_t>(cfg_.run.seed) ^ 0x5eed5eedULL, 0x4d4c4dULL, i++);
+      data::MlmBatch m =
+          data::mask_tokens(b.inputs, cfg_.data.mlm.eval_mask_rate, cfg_.data.mlm, mask_, vocab_, specials_, key);
+      out.push_back({m.inputs, m.targets});
+    }
+    return out;
+  }
+  nlohmann::json extra_metrics(LanguageModel& model, const std::vector<Batch>& batches) override {
+    int64_t correct = 0, total = 0;
+    torch::NoGradGuard ng;
+    const at::Device dev = model.output_weight().device();
+    for (const auto& b : batches) {
+      ForwardContext ctx;
+      at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
+      auto [c, n] = lm_accuracy(model, h, b.targets.to(dev));
+      correct += c, total += n;
+    }
+    return {{"mlm_accuracy", total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0}};
+  }
+  const data::Tokenizer* tokenizer() const override { return lm_->tokenizer(); }
+
+ private:
+  static std::unique_ptr<LmTask> make_lm(RunConfig cfg, const std::string& run_dir) {
+    if (!cfg.data.tokenizer.vocab.empty()) cfg.data.tokenizer.vocab = resolve_data_path(cfg.data, cfg.data.tokenizer.vocab);
+    return std::make_unique<LmTask>(cfg, run_dir);
+  }
+  RunConfig cfg_;
+  std::unique_ptr<LmTask> lm_;
+  int64_t vocab_ = 0, mask_ = 0;
+  std::vector<int64_t> specials_;
+};
+
 }  // namespace
 
 std::unique_ptr<Task> make_task(const RunConfig& cfg, const std::string& run_dir) {
   if (cfg.data.task == "mqar") return std::make_unique<MqarTask>(cfg);
+  if (cfg.data.task == "mlm") return std::make_unique<MlmTask>(cfg, run_dir);
   return std::make_unique<LmTask>(cfg, run_dir);
 }
 

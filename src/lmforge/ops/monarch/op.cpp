@@ -1,15 +1,17 @@
 // The Monarch fast path as an autograd Function, forward and backward side by side.
 //
 // Layout: activations live per block, (blocks, rows, block width), contiguous, so each factor is one
-// batched GEMM (at::bmm: OpenBLAS for fp32, oneDNN/AMX for bf16 -- oneDNN needs contiguous or
-// transposed-contiguous operands, so strided per-block views of x would fall back to a slow path).
+// batched GEMM (block_mm: one single-threaded GEMM per block and thread; OpenBLAS for fp32,
+// oneDNN/AMX for bf16 -- oneDNN needs contiguous or transposed-contiguous operands, so strided
+// per-block views of x would fall back to a slow path).
 // Each permutation is exactly one copy: x -> (k, B, p); the stride permutation P fused into one
 // permute of Y1 (when l divides q, which every MonarchLinear shape satisfies); the output
-// permutation fused into the final reshape. The bias rides in the second GEMM (baddbmm).
+// permutation fused into the final reshape. The bias rides in the second GEMM (addmm).
 // Saved for backward: the two per-block GEMM inputs X1 (k, B, p) and X2 (l, B, r).
 //   forward   Y1 = X1 W1^T          X2 = P(Y1)          Y2 = X2 W2^T + b      y = P_out(Y2)
 //   backward  dY2 = P_out^-1(dy)    dW2 = dY2^T X2      dX2 = dY2 W2
 //             dY1 = P^-1(dX2)       dW1 = dY1^T X1      dX1 = dY1 W1          dx = (dX1 as (B, n))
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -42,6 +44,28 @@ at::Tensor unpermute_mid(const at::Tensor& x2, int64_t k, int64_t q) {
   return x2.permute({1, 2, 0}).reshape({b, k, q}).transpose(0, 1).contiguous();
 }
 
+// Batched GEMM a[i] @ b[i] (+ bias[i]) with the blocks spread over the intra-op threads, each GEMM
+// single-threaded (OpenBLAS/oneDNN run serially inside a parallel region). Why not at::bmm: it
+// threads each small (B x 256 x 256) GEMM across cores with fine-grained barriers, which measured
+// 2-3x slower per FLOP than one big GEMM on the shared 2-core machine (35 -> 14.5 GFLOP/s from
+// 1 to 2 threads); one block per thread has a single join per call.
+at::Tensor block_mm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias = {}) {
+  const int64_t nb = a.size(0);
+  at::Tensor out = at::empty({nb, a.size(1), b.size(2)}, a.options());
+  // Worker threads do not inherit the autograd dispatch exclusion of Function::forward: hand them
+  // detached views (no copies) and no grad mode.
+  const at::Tensor ad = a.detach(), bd = b.detach(), cd = bias.defined() ? bias.detach() : at::Tensor();
+  at::parallel_for(0, nb, 1, [&](int64_t lo, int64_t hi) {
+    at::NoGradGuard ng;
+    for (int64_t i = lo; i < hi; ++i) {
+      at::Tensor o = out.select(0, i);
+      if (cd.defined()) at::addmm_out(o, cd.select(0, i), ad.select(0, i), bd.select(0, i));
+      else at::mm_out(o, ad.select(0, i), bd.select(0, i));
+    }
+  });
+  return out;
+}
+
 struct MonarchFn : public torch::autograd::Function<MonarchFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w1, const at::Tensor& w2,
                             const at::Tensor& bias) {
@@ -49,11 +73,9 @@ struct MonarchFn : public torch::autograd::Function<MonarchFn> {
     const int64_t b = x.size(0);
     const bool has_bias = bias.numel() > 0;  // no bias: an empty tensor (apply() rejects undefined ones)
     at::Tensor x1 = x.view({b, k, p}).transpose(0, 1).contiguous();                // (k, B, p)
-    at::Tensor y1 = at::bmm(x1, w1.transpose(1, 2));                               // (k, B, q)
+    at::Tensor y1 = block_mm(x1, w1.transpose(1, 2));                              // (k, B, q)
     at::Tensor x2 = permute_mid(y1, l, r);                                         // (l, B, r)
-    at::Tensor y2 = has_bias
-                        ? at::baddbmm(bias.view({s, l}).t().unsqueeze(1), x2, w2.transpose(1, 2))
-                        : at::bmm(x2, w2.transpose(1, 2));                         // (l, B, s)
+    at::Tensor y2 = block_mm(x2, w2.transpose(1, 2), has_bias ? bias.view({s, l}).t() : at::Tensor());  // (l, B, s)
     ctx->save_for_backward({x1, x2, w1, w2});
     ctx->saved_data["has_bias"] = has_bias;
     return y2.permute({1, 2, 0}).reshape({b, s * l});                              // y[s_i*l + l_i]
@@ -66,11 +88,11 @@ struct MonarchFn : public torch::autograd::Function<MonarchFn> {
     const int64_t b = x1.size(1);
     at::Tensor g = grads[0].contiguous();                                          // (B, m)
     at::Tensor dy2 = g.view({b, s, l}).permute({2, 0, 1}).contiguous();            // (l, B, s)
-    at::Tensor dw2 = at::bmm(dy2.transpose(1, 2), x2);                             // (l, s, r)
-    at::Tensor dx2 = at::bmm(dy2, w2);                                             // (l, B, r)
+    at::Tensor dw2 = block_mm(dy2.transpose(1, 2), x2);                             // (l, s, r)
+    at::Tensor dx2 = block_mm(dy2, w2);                                             // (l, B, r)
     at::Tensor dy1 = unpermute_mid(dx2, k, q);                                     // (k, B, q)
-    at::Tensor dw1 = at::bmm(dy1.transpose(1, 2), x1);                             // (k, q, p)
-    at::Tensor dx = at::bmm(dy1, w1).transpose(0, 1).reshape({b, k * p});          // (B, n)
+    at::Tensor dw1 = block_mm(dy1.transpose(1, 2), x1);                             // (k, q, p)
+    at::Tensor dx = block_mm(dy1, w1).transpose(0, 1).reshape({b, k * p});          // (B, n)
     at::Tensor db = ctx->saved_data["has_bias"].toBool() ? g.sum(0) : at::Tensor();
     return {dx, dw1, dw2, db};
   }

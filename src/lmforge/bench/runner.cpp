@@ -1,0 +1,646 @@
+// bench/runner.h: plan the matrix, run each model in a child process, record, report.
+#include "lmforge/bench/runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "lmforge/bench/suite.h"
+#include "lmforge/cli/subcommand.h"
+#include "lmforge/core/config.h"
+#include "lmforge/core/progress.h"
+#include "lmforge/core/signals.h"
+#include "lmforge/core/threads.h"
+#include "lmforge/core/version.h"
+#include "lmforge/nn/components.h"
+#include "lmforge/report/html_report.h"
+#include "lmforge/train/checkpoint.h"
+#include "lmforge/train/run_config.h"
+
+namespace lmforge {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// --- signals: the first stops gracefully (forwarded to the child's process group), the second
+// kills the child and exits. Only async-signal-safe calls in the handler.
+volatile sig_atomic_t g_child_pgid = 0;
+volatile sig_atomic_t g_signals = 0;
+
+void on_bench_signal(int sig) {
+  g_signals = g_signals + 1;
+  if (g_signals == 1) {
+    request_stop();
+    if (g_child_pgid > 0) kill(-g_child_pgid, SIGINT);
+    const char msg[] = "\nlmforge bench: stop requested: finishing the current model, then writing the report "
+                       "(signal again to abort)\n";
+    ssize_t ignored = write(2, msg, sizeof(msg) - 1);
+    (void)ignored;
+  } else {
+    if (g_child_pgid > 0) kill(-g_child_pgid, SIGKILL);
+    _exit(128 + sig);
+  }
+}
+
+class SignalScope {
+ public:
+  SignalScope() {
+    struct sigaction sa {};
+    sa.sa_handler = on_bench_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+    g_signals = 0;
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    g_child_pgid = 0;
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string stamp() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:=+@%") ==
+                        std::string::npos)
+    return s;
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+std::string safe_name(const std::string& s) {
+  std::string o = s;
+  for (char& c : o)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  return o.empty() ? "_" : o;
+}
+
+std::string read_file(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string tail_lines(const std::string& text, size_t max_lines, size_t max_bytes = 3000) {
+  std::string t = text.size() > max_bytes ? text.substr(text.size() - max_bytes) : text;
+  size_t n = 0, pos = t.size();
+  while (pos > 0) {
+    size_t nl = t.rfind('\n', pos - 1);
+    if (nl == std::string::npos) break;
+    if (nl + 1 < t.size() && ++n > max_lines) return t.substr(nl + 1);
+    pos = nl;
+  }
+  return t;
+}
+
+// The child's own error message: the last "lmforge: error: ..." or "internal error" line.
+std::string error_from_output(const std::string& out) {
+  std::istringstream is(out);
+  std::string line, found;
+  while (std::getline(is, line)) {
+    for (const char* p : {"lmforge: error: ", "lmforge: internal error (please report): "})
+      if (line.rfind(p, 0) == 0) found = line.substr(std::strlen(p));
+    if (line.find("terminate called") != std::string::npos) found = line;
+  }
+  return found;
+}
+
+// Runs argv with stdout -> out_path and stderr -> err_path (the same file when equal), in its own
+// process group. Polls `tick` every 200 ms. Returns the wait status; rusage in *ru.
+struct ChildResult {
+  int status = 0;
+  bool started = false, timed_out = false;
+  double max_rss_mb = 0;
+  double seconds = 0;
+};
+
+ChildResult run_child(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path,
+                      double timeout_s, const std::function<void()>& tick) {
+  ChildResult r;
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const auto t0 = Clock::now();
+  pid_t pid = fork();
+  if (pid < 0) return r;
+  if (pid == 0) {
+    setpgid(0, 0);
+    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fe = err_path == out_path ? fd : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int nul = open("/dev/null", O_RDONLY);
+    if (fd >= 0) dup2(fd, 1);
+    if (fe >= 0) dup2(fe, 2);
+    if (nul >= 0) dup2(nul, 0);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  r.started = true;
+  g_child_pgid = pid;
+  int sent = 0;
+  for (;;) {
+    struct rusage ru {};
+    int status = 0;
+    pid_t w = wait4(pid, &status, WNOHANG, &ru);
+    if (w == pid) {
+      r.status = status;
+      r.max_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
+      break;
+    }
+    if (w < 0 && errno != EINTR) break;
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (timeout_s > 0 && secs > timeout_s + 60 * sent) {
+      r.timed_out = true;
+      kill(-pid, sent == 0 ? SIGINT : SIGKILL);  // graceful first, then hard after a minute
+      ++sent;
+    }
+    if (tick) tick();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  g_child_pgid = 0;
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return str("exit code ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const int s = WTERMSIG(status);
+    const char* name = strsignal(s);
+    return str("killed by signal ", s, name ? str(" (", name, ")") : std::string());
+  }
+  return "ended abnormally";
+}
+
+// The last "step" in a log.jsonl, for the progress bar.
+int64_t last_logged_step(const std::string& path) {
+  std::ifstream f(path);
+  std::string line, last;
+  while (std::getline(f, line))
+    if (!line.empty()) last = line;
+  if (last.empty()) return 0;
+  try {
+    return json::parse(last).value("step", int64_t{0});
+  } catch (...) {
+    return 0;
+  }
+}
+
+struct PlannedRun {
+  std::string suite, name, run_dir;
+  std::vector<std::string> configs, set;
+  std::string plan_error;  // the config could not be resolved
+  std::string task = "mqar";
+  bool has_valid = false;
+  int64_t planned_steps = 0;
+  double max_minutes = 0;
+  int64_t text_lines = 0;
+  double infer_seconds = 0.5;
+};
+
+std::string train_command(const PlannedRun& p) {
+  std::string c = "lmforge train";
+  for (const auto& x : p.configs) c += " -c " + shell_quote(x);
+  for (const auto& s : p.set) c += " --set " + shell_quote(s);
+  return c + " --out " + shell_quote(p.run_dir);
+}
+
+std::string describe_budget(const SuiteBudget& b) {
+  std::vector<std::string> parts;
+  if (b.steps) parts.push_back(str(b.steps, " steps"));
+  if (b.tokens) parts.push_back(str(b.tokens, " tokens"));
+  if (b.minutes > 0) parts.push_back(str(b.minutes, " min"));
+  if (b.max_minutes > 0) parts.push_back(str("cap ", b.max_minutes, " min"));
+  if (b.suite_minutes > 0) parts.push_back(str("suite cap ", b.suite_minutes, " min shared"));
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : ", ") + p;
+  return s;
+}
+
+// Suites in run order: each suite's includes first (depth first), each once.
+void expand(const std::string& name, std::vector<Suite>& out, std::set<std::string>& seen, int depth) {
+  LMF_REQUIRE(depth < 8, UserError, "suite '", name, "': includes nest too deep (a cycle?)");
+  Suite s = load_suite(name);
+  if (!seen.insert(s.name).second) return;
+  for (const auto& inc : s.include) expand(inc, out, seen, depth + 1);
+  out.push_back(s);
+}
+
+// Why a suite cannot run here ("" = it can).
+std::string missing_pieces(const Suite& s, const std::string& data_dir) {
+  std::vector<std::string> miss;
+  std::set<std::string> have;
+  for (const auto& sc : subcommands()) have.insert(sc.name);
+  for (const auto& sc : s.requires_.subcommands)
+    if (!have.count(sc)) miss.push_back(str("the `lmforge ", sc, "` subcommand is not built yet"));
+  DataConfig d;
+  d.dir = data_dir;
+  for (const auto& p : s.requires_.data) {
+    const std::string r = resolve_data_path(d, p);
+    if (!fs::exists(r))
+      miss.push_back(str("data file '", p, "' not found (give --data DIR, or put it in ../shared/data)"));
+  }
+  std::string m;
+  for (const auto& x : miss) m += (m.empty() ? "" : "; ") + x;
+  return m;
+}
+
+double num_or_nan(const json& j, const char* k) {
+  auto it = j.find(k);
+  return it != j.end() && it->is_number() ? it->get<double>() : std::nan("");
+}
+
+}  // namespace
+
+json summarize_log(const std::string& log_path) {
+  json s = {{"curve", {{"step", json::array()}, {"loss", json::array()}}},
+            {"eval_curve", {{"step", json::array()}, {"valid_loss", json::array()}, {"accuracy", json::array()}}},
+            {"last_eval", json::object()}};
+  std::ifstream f(log_path);
+  std::string line;
+  std::vector<double> tps;
+  bool first = true;
+  while (std::getline(f, line)) {
+    if (line.empty()) continue;
+    json r;
+    try {
+      r = json::parse(line);
+    } catch (...) {
+      continue;  // a torn last line of a killed run
+    }
+    const std::string type = r.value("type", "");
+    if (type == "train") {
+      s["curve"]["step"].push_back(r.value("step", 0));
+      s["curve"]["loss"].push_back(r.value("loss_avg", r.value("loss", 0.0)));
+      if (!first && r.contains("tokens_per_s")) tps.push_back(r["tokens_per_s"].get<double>());
+      if (first && r.contains("tokens_per_s")) s["first_tokens_per_s"] = r["tokens_per_s"];
+      first = false;
+      s["last_step"] = r.value("step", 0);
+      s["tokens"] = r.value("tokens", 0);
+    } else if (type == "eval") {
+      s["eval_curve"]["step"].push_back(r.value("step", 0));
+      s["eval_curve"]["valid_loss"].push_back(r.value("valid_loss", 0.0));
+      if (r.contains("accuracy")) s["eval_curve"]["accuracy"].push_back(r["accuracy"]);
+      s["last_eval"] = r;
+    }
+  }
+  if (!tps.empty()) {
+    std::sort(tps.begin(), tps.end());
+    s["train_tokens_per_s"] = tps[tps.size() / 2];
+  } else if (s.contains("first_tokens_per_s")) {
+    s["train_tokens_per_s"] = s["first_tokens_per_s"];
+  }
+  return s;
+}
+
+void write_report_files(const json& results, const std::string& out_dir) {
+  fs::create_directories(out_dir);
+  write_file_atomic((fs::path(out_dir) / "results.json").string(), results.dump(2) + "\n");
+  write_file_atomic((fs::path(out_dir) / "results.csv").string(), report::render_csv(results));
+  write_file_atomic((fs::path(out_dir) / "report.html").string(), report::render_html(results));
+  write_file_atomic((fs::path(out_dir) / "results.md").string(), report::render_markdown(results));
+}
+
+BenchOutcome run_bench(const BenchOptions& o) {
+  clear_stop();
+  SignalScope signals;
+  BenchOutcome outcome;
+  std::vector<Suite> suites;
+  std::set<std::string> seen;
+  expand(o.suite, suites, seen, 0);
+  const std::string top_name = suites.back().name;
+  const std::string out = o.out.empty() ? (fs::path("runs") / ("bench-" + safe_name(top_name) + "-" + stamp())).string() : o.out;
+  LMF_REQUIRE(!fs::exists(fs::path(out) / "results.json"), UserError, "output folder '", out,
+              "' already holds a benchmark (results.json); choose another --out");
+  fs::create_directories(out);
+  outcome.out_dir = fs::absolute(out).lexically_normal().string();
+  std::string exe = o.exe;
+  if (exe.empty()) exe = fs::read_symlink("/proc/self/exe").string();
+
+  json results = {{"format", "lmforge-bench-results/1"},
+                  {"title", "lmforge bench: " + top_name},
+                  {"suite", top_name},
+                  {"status", "running"},
+                  {"command", o.command},
+                  {"started", now_iso()},
+                  {"updated", now_iso()},
+                  {"out_dir", outcome.out_dir},
+                  {"host", {{"cpu", cpu_model_name()}, {"threads", available_cores()}, {"version", version()},
+                            {"torch", torch_version()}}},
+                  {"suites", json::array()},
+                  {"runs", json::array()},
+                  {"kernels", json::array()}};
+
+  // --- plan ----------------------------------------------------------------------------------
+  std::vector<PlannedRun> plan;
+  std::vector<std::pair<const Suite*, size_t>> kernel_parts;  // suite, index into results["kernels"]
+  std::set<std::string> matched;
+  for (const Suite& s : suites) {
+    const bool own_work = s.mixers.all || !s.models.empty() || s.kernels.enabled;
+    if (!own_work && !s.include.empty()) continue;  // a pure collection such as `all`
+    json srec = {{"name", s.name}, {"description", s.description}, {"budget", describe_budget(s.budget)},
+                 {"text", s.text}, {"status", "ran"}};
+    std::string why = s.unavailable.empty() ? missing_pieces(s, o.data_dir) : s.unavailable;
+    if (why.empty() && !own_work) why = "the suite defines no models and no kernels";
+    if (!why.empty()) {
+      srec["status"] = "skipped";
+      srec["reason"] = why;
+      results["suites"].push_back(srec);
+      std::fprintf(stderr, "bench: suite %s skipped: %s\n", s.name.c_str(), why.c_str());
+      continue;
+    }
+    results["suites"].push_back(srec);
+    std::vector<PlannedModel> models;
+    for (const PlannedModel& m : plan_models(s, MixerRegistry::names()))
+      if (o.models.empty() || std::find(o.models.begin(), o.models.end(), m.name) != o.models.end()) models.push_back(m);
+    for (const PlannedModel& m : models) {
+      matched.insert(m.name);
+      PlannedRun p;
+      p.suite = s.name;
+      p.name = m.name;
+      p.run_dir = (fs::path(outcome.out_dir) / "runs" / safe_name(s.name) / safe_name(m.name)).string();
+      p.configs = m.configs;
+      p.text_lines = s.eval.text_lines;
+      p.infer_seconds = s.eval.infer_seconds;
+      std::vector<std::string> base = m.set;
+      if (!o.data_dir.empty()) base.push_back("data.dir=\"" + o.data_dir + "\"");
+      try {
+        std::vector<std::string> probe = base;
+        probe.insert(probe.end(), o.set.begin(), o.set.end());
+        const toml::table layered = load_layered(p.configs, probe);
+        p.set = base;
+        for (const auto& b : budget_overrides(s.budget, layered, models.size())) p.set.push_back(b);
+        p.set.insert(p.set.end(), o.set.begin(), o.set.end());
+        const toml::table final_cfg = load_layered(p.configs, p.set);
+        RunConfig rc = parse_run_config(final_cfg);
+        p.task = rc.data.task;
+        p.has_valid = !rc.data.valid.empty();
+        p.planned_steps = rc.train.steps;
+        p.max_minutes = rc.train.max_minutes;
+        fs::create_directories(p.run_dir);
+        write_file_atomic((fs::path(p.run_dir) / "input.toml").string(), to_toml_string(final_cfg));
+      } catch (const UserError& e) {
+        p.set = base;
+        p.plan_error = str("config: ", e.what());
+      }
+      plan.push_back(p);
+    }
+    if (s.kernels.enabled) {
+      kernel_parts.emplace_back(&s, results["kernels"].size());
+      results["kernels"].push_back({{"suite", s.name}, {"status", "pending"}, {"results", json::array()}});
+    }
+  }
+  for (const auto& want : o.models)
+    LMF_REQUIRE(matched.count(want), UserError, "--models: no suite here has a model named '", want, "'");
+
+  for (const PlannedRun& p : plan) {
+    json m = {{"planned_steps", p.planned_steps}};
+    if (p.task == "mqar") m["quality_metric"] = "accuracy", m["higher_is_better"] = true;
+    else m["quality_metric"] = p.has_valid ? "word_ppl" : "valid_ppl", m["higher_is_better"] = false;
+    json rec = {{"suite", p.suite}, {"name", p.name}, {"status", p.plan_error.empty() ? "pending" : "failed"},
+                {"error", p.plan_error}, {"command", train_command(p)}, {"run_dir", p.run_dir}, {"task", p.task},
+                {"config", p.plan_error.empty() ? read_file((fs::path(p.run_dir) / "input.toml").string()) : ""},
+                {"metrics", m}};
+    results["runs"].push_back(rec);
+  }
+  auto save = [&] {
+    results["updated"] = now_iso();
+    write_report_files(results, outcome.out_dir);
+  };
+  save();
+
+  const size_t n_runs = plan.size();
+  std::fprintf(stderr, "bench: %zu model run(s)%s -> %s\n", n_runs,
+               kernel_parts.empty() ? "" : " + operator timings", outcome.out_dir.c_str());
+
+  // --- run -------------------------------------------------------------------------------------
+  int64_t total_steps = 0, done_steps = 0;
+  for (const auto& p : plan) total_steps += p.planned_steps;
+  const bool tty = ::isatty(2) != 0;
+  std::unique_ptr<ProgressBar> bar;
+  if (o.progress && !o.dry_run) bar = std::make_unique<ProgressBar>("bench", std::max<int64_t>(1, total_steps));
+  auto say = [&](const std::string& line) {
+    std::fprintf(stderr, "%s%s\n", tty && bar ? "\r\033[K" : "", line.c_str());
+    std::fflush(stderr);
+  };
+
+  for (size_t i = 0; i < n_runs && !o.dry_run; ++i) {
+    const PlannedRun& p = plan[i];
+    json& rec = results["runs"][i];
+    if (stop_requested()) {
+      rec["status"] = "not run";
+      continue;
+    }
+    if (!p.plan_error.empty()) {
+      say(str("bench: [", i + 1, "/", n_runs, "] ", p.suite, "/", p.name, ": failed: ", p.plan_error));
+      done_steps += p.planned_steps;
+      ++outcome.failed;
+      save();
+      continue;
+    }
+    say(str("bench: [", i + 1, "/", n_runs, "] ", p.suite, "/", p.name, " (", p.planned_steps, " steps)"));
+    rec["status"] = "running";
+    save();
+    const std::string log_out = (fs::path(p.run_dir) / "output.log").string();
+    const std::string jsonl = (fs::path(p.run_dir) / "log.jsonl").string();
+    std::vector<std::string> argv = {exe, "bench-one", "--config", (fs::path(p.run_dir) / "input.toml").string(),
+                                     "--out", p.run_dir, "--text-lines", std::to_string(p.text_lines),
+                                     "--infer-seconds", str(p.infer_seconds), "--verbose"};
+    auto last_poll = Clock::now();
+    auto tick = [&] {
+      if (!bar || Clock::now() - last_poll < std::chrono::milliseconds(800)) return;
+      last_poll = Clock::now();
+      bar->update(done_steps + std::min(p.planned_steps, last_logged_step(jsonl)));
+    };
+    // Hard limit: twice the time cap plus five minutes (the trainer stops itself at the cap).
+    const double timeout_s = p.max_minutes > 0 ? 60 * (2 * p.max_minutes + 5) : 0;
+    ChildResult cr = run_child(argv, log_out, log_out, timeout_s, tick);
+    done_steps += p.planned_steps;
+    if (bar) bar->update(done_steps);
+
+    // --- record ----------------------------------------------------------------------------
+    const std::string output = read_file(log_out);
+    json summary = summarize_log(jsonl);
+    json bench;
+    const std::string bench_path = (fs::path(p.run_dir) / "bench.json").string();
+    if (fs::exists(bench_path)) {
+      try {
+        bench = json::parse(read_file(bench_path));
+      } catch (...) {
+      }
+    }
+    json& m = rec["metrics"];
+    // The evaluation of the final weights (bench-one), else the trainer's last one.
+    const json ev = bench.is_object() && bench.contains("final_eval") && !bench["final_eval"].empty() ? bench["final_eval"]
+                                                                                                      : summary["last_eval"];
+    const json tm = bench.is_object() ? bench.value("train", json::object()) : json::object();
+    auto put = [&](const char* key, const json& v) {
+      if (!v.is_null()) m[key] = v;
+    };
+    put("train_tokens_per_s", summary.value("train_tokens_per_s", json()));
+    if (!m.contains("train_tokens_per_s") && tm.value("train_seconds", 0.0) > 0)  // stopped before its first log
+      m["train_tokens_per_s"] = tm.value("tokens", 0.0) / tm["train_seconds"].get<double>();
+    put("accuracy", ev.value("accuracy", json()));
+    put("valid_loss", ev.value("valid_loss", json()));
+    put("valid_ppl", ev.value("valid_ppl", json()));
+    put("steps", tm.contains("step") ? tm["step"] : summary.value("last_step", json()));
+    put("tokens", tm.contains("tokens") ? tm["tokens"] : summary.value("tokens", json()));
+    put("train_seconds", tm.value("train_seconds", json()));
+    if (bench.is_object()) {
+      for (const char* k : {"parameters", "train_flops_per_token", "infer_tokens_per_s", "word_ppl"}) put(k, bench.value(k, json()));
+      if (bench.contains("text_eval")) m["text_eval"] = bench["text_eval"];
+    }
+    const double rss = std::max(bench.is_object() ? bench.value("peak_rss_mb", 0.0) : 0.0, cr.max_rss_mb);
+    if (rss > 0) m["peak_rss_mb"] = rss;
+    m["wall_seconds"] = cr.seconds;
+    const std::string metric = m.value("quality_metric", "");
+    if (m.contains(metric)) m["quality"] = m[metric];
+    rec["curve"] = summary["curve"];
+    rec["eval_curve"] = summary["eval_curve"];
+    const std::string resolved = (fs::path(p.run_dir) / "config.toml").string();
+    if (fs::exists(resolved)) rec["config"] = read_file(resolved);
+
+    const bool exited_ok = cr.started && WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0 && bench.is_object();
+    std::string err;
+    if (!cr.started) err = str("could not start ", exe);
+    else if (!exited_ok) {
+      err = error_from_output(output);
+      if (err.empty()) err = describe_exit(cr.status);
+      else if (!WIFEXITED(cr.status)) err += str(" (", describe_exit(cr.status), ")");
+      if (cr.timed_out) err = str("timed out after ", static_cast<int>(cr.seconds), " s (", err, ")");
+    }
+    if (stop_requested()) {
+      rec["status"] = "interrupted";
+      rec["note"] = str("stopped by the user at step ", m.value("steps", json(0)).dump(), " of ", p.planned_steps);
+      ++outcome.interrupted;
+    } else if (exited_ok) {
+      rec["status"] = "ok";
+      if (bench.value("stopped", false))
+        rec["note"] = str("time cap reached: stopped at step ", m.value("steps", json(0)).dump(), " of ", p.planned_steps);
+      ++outcome.ok;
+    } else {
+      rec["status"] = "failed";
+      rec["error"] = err;
+      rec["output_tail"] = tail_lines(output, 15);
+      ++outcome.failed;
+    }
+    std::string line = str("bench: [", i + 1, "/", n_runs, "] ", p.suite, "/", p.name, ": ", rec["status"].get<std::string>());
+    if (m.contains("quality")) {
+      char b[64];
+      std::snprintf(b, sizeof(b), metric == "accuracy" ? "%.3f" : "%.2f", m["quality"].get<double>());
+      line += str(", ", metric, " ", b);
+    }
+    if (m.contains("train_tokens_per_s")) line += str(", ", static_cast<int64_t>(m["train_tokens_per_s"].get<double>()), " train tok/s");
+    line += str(", ", static_cast<int>(cr.seconds), " s");
+    if (!err.empty() && rec["status"] == "failed") line += str(": ", err);
+    say(line);
+    save();
+  }
+  if (bar) bar->finish();
+
+  // --- operator timings ------------------------------------------------------------------------
+  for (auto& [suite, idx] : kernel_parts) {
+    json& k = results["kernels"][idx];
+    if (o.dry_run) break;
+    if (stop_requested()) {
+      k["status"] = "not run";
+      continue;
+    }
+    const fs::path dir = fs::path(outcome.out_dir) / "kernels" / safe_name(suite->name);
+    fs::create_directories(dir);
+    std::vector<std::string> argv = {exe, "ops", "perf", "--json"};
+    argv.insert(argv.end(), suite->kernels.args.begin(), suite->kernels.args.end());
+    std::string cmd = "lmforge ops perf --json";
+    for (const auto& a : suite->kernels.args) cmd += " " + shell_quote(a);
+    k["command"] = cmd;
+    say(str("bench: ", suite->name, ": ", cmd));
+    ChildResult cr = run_child(argv, (dir / "ops_perf.json").string(), (dir / "output.log").string(), 0, nullptr);
+    const std::string text = read_file((dir / "ops_perf.json").string());
+    const std::string err_text = read_file((dir / "output.log").string());
+    json arr;
+    const size_t lb = text.find('[');
+    if (lb != std::string::npos) {
+      try {
+        arr = json::parse(text.substr(lb));
+      } catch (...) {
+      }
+    }
+    if (arr.is_array()) {
+      for (auto& x : arr) {
+        json e = x;
+        const std::string shape = x.value("shape", "");
+        e["seq_len"] = report::seq_len_of_shape(shape);
+        const double ms = num_or_nan(x, "ms"), ref = num_or_nan(x, "ref_ms");
+        const double fb = num_or_nan(x, "ms_fb"), ref_fb = num_or_nan(x, "ref_ms_fb");
+        if (ms > 0 && ref > 0) e["speedup"] = ref / ms;
+        if (fb > 0 && ref_fb > 0) e["speedup_fb"] = ref_fb / fb;
+        k["results"].push_back(e);
+      }
+    }
+    if (stop_requested()) {
+      k["status"] = "interrupted";
+    } else if (k["results"].empty()) {
+      const std::string e = error_from_output(err_text);
+      k["status"] = "skipped";
+      k["error"] = e.find("no operator case") != std::string::npos || (arr.is_array() && arr.empty())
+                       ? "no registered operator has perf cases yet"
+                       : str("ops perf produced no results: ", e.empty() ? describe_exit(cr.status) : e);
+    } else {
+      k["status"] = "ok";
+      if (!(WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0)) k["error"] = "some cases failed: " + describe_exit(cr.status);
+    }
+    say(str("bench: ", suite->name, ": operator timings ", k["status"].get<std::string>(), ", ", k["results"].size(), " results"));
+    save();
+  }
+
+  for (const auto& r : results["runs"])
+    if (r["status"] == "not run" || r["status"] == "pending") ++outcome.not_run;
+  outcome.stopped = stop_requested();
+  results["status"] = o.dry_run ? "planned" : outcome.stopped ? "interrupted" : "complete";
+  save();
+  outcome.report = (fs::path(outcome.out_dir) / "report.html").string();
+  outcome.results_json = (fs::path(outcome.out_dir) / "results.json").string();
+  outcome.results_csv = (fs::path(outcome.out_dir) / "results.csv").string();
+  outcome.results = results;
+  clear_stop();
+  return outcome;
+}
+
+}  // namespace lmforge

@@ -1,0 +1,102 @@
+// `lmforge glue --task NAME|--all --checkpoint RUN_DIR --data GLUE_DIR [--out DIR] [--predict DIR]`:
+// fine-tunes an encoder on GLUE tasks, scores the dev sets and prints the table (GLUE score and the
+// 8-task average labelled); --predict writes the leaderboard files (CoLA.tsv, MNLI-m.tsv, AX.tsv, ...).
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "lmforge/cli/subcommand.h"
+#include "lmforge/core/error.h"
+#include "lmforge/core/threads.h"
+#include "lmforge/eval/glue_finetune.h"
+#include "lmforge/train/run_config.h"
+
+namespace lmforge {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct GlueArgs {
+  std::vector<std::string> tasks;
+  bool all = false, json = false;
+  std::string checkpoint, data, out, predict;
+  int threads = 0;
+  GlueFinetuneOptions o;
+};
+
+int run_glue(const GlueArgs& a) {
+  set_threads(a.threads);
+  LMF_REQUIRE(!a.checkpoint.empty(), UserError, "glue needs --checkpoint RUN_DIR (an encoder run of lmforge pretrain)");
+  std::string data = a.data;
+  if (data.empty()) data = resolve_data_path(DataConfig{}, "glue");
+  LMF_REQUIRE(fs::is_directory(data), InputError, "GLUE data folder '", data, "' does not exist (give --data DIR)");
+  std::vector<const data::GlueTask*> tasks;
+  if (a.all) {
+    for (const auto& t : data::glue_tasks())
+      if (t.name != "AX" && fs::exists(fs::path(data) / t.dir / "train.tsv")) tasks.push_back(&t);
+    LMF_REQUIRE(!tasks.empty(), InputError, "GLUE data folder '", data, "' holds no task with a train.tsv");
+  } else {
+    LMF_REQUIRE(!a.tasks.empty(), UserError, "glue needs --task NAME (repeatable) or --all");
+    for (const auto& n : a.tasks) tasks.push_back(&data::glue_task(n));
+  }
+  std::map<std::string, eval::MetricList> results;
+  for (const data::GlueTask* t : tasks) {
+    const std::string out = a.out.empty() ? "" : (fs::path(a.out) / t->name).string();
+    auto r = finetune_glue(*t, a.checkpoint, data, a.o, out, a.predict);
+    for (auto& [k, v] : r) {
+      if (!a.o.quiet && !a.json) {
+        std::string line = k + ":";
+        for (const auto& [m, x] : v) line += " " + m + " " + std::to_string(x);
+        std::cerr << line << std::endl;
+      }
+      results[k] = v;
+    }
+  }
+  if (a.json) {
+    nlohmann::json j;
+    for (const auto& [n, m] : results)
+      for (const auto& [k, v] : m) j["dev"][n][k] = v;
+    eval::GlueSummary g = eval::summarize_glue(results);
+    for (const auto& [n, v] : g.task_score) j["task_score"][n] = v;
+    if (g.glue_complete) j["glue_score_9"] = g.glue_score;
+    if (g.avg8_complete) j["avg_8_without_wnli"] = g.avg8;
+    j["mean_over_present"] = g.avg_present;
+    j["n_present"] = g.n_present;
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    std::cout << eval::glue_table(results);
+  }
+  return 0;
+}
+
+const bool kRegistered = register_subcommand("glue", "fine-tune an encoder on GLUE tasks and score the dev sets", [](CLI::App& app) {
+  auto a = std::make_shared<GlueArgs>();
+  app.add_option("--task", a->tasks, "GLUE task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI); repeatable");
+  app.add_flag("--all", a->all, "every task with a train.tsv under --data");
+  app.add_option("--checkpoint", a->checkpoint, "run directory of the pretrained encoder")->required();
+  app.add_option("--data", a->data, "GLUE folder (CoLA/, SST-2/, ...); default ../shared/data/glue");
+  app.add_option("--out", a->out, "save each fine-tuned model in OUT/<task> (for lmforge advglue)");
+  app.add_option("--predict", a->predict, "write test predictions in the GLUE submission format into this folder");
+  app.add_option("--epochs", a->o.epochs, "training epochs (default 3)");
+  app.add_option("--batch-size", a->o.batch_size, "batch size (default 32)");
+  app.add_option("--lr", a->o.lr, "peak learning rate (default 1e-4; BERT-base used 2e-5..5e-5)");
+  app.add_option("--warmup", a->o.warmup, "share of steps in linear warmup (default 0.1)");
+  app.add_option("--weight-decay", a->o.weight_decay, "AdamW weight decay on matrices (default 0.01)");
+  app.add_option("--dropout", a->o.dropout, "dropout on the pooled output (default 0.1)");
+  app.add_option("--max-len", a->o.max_len, "tokens per example incl. [CLS]/[SEP] (default 128)");
+  app.add_option("--max-train", a->o.max_train, "fine-tune on a random subset of this many examples (0 = all)");
+  app.add_option("--max-eval", a->o.max_eval, "score only the first N dev examples (0 = all)");
+  app.add_option("--seed", a->o.seed, "seed (head init, data order, dropout)");
+  app.add_option("--precision", a->o.precision, "fp32 | bf16");
+  app.add_option("--device", a->o.device, "cpu | cuda");
+  app.add_option("--threads", a->threads, "intra-op threads; 0 = all cores");
+  app.add_option("--unpad", a->o.unpad, "MosaicBERT unpadding: compute on real tokens only (default true)");
+  app.add_flag("--json", a->json, "print the results as JSON");
+  app.add_flag("--quiet,-q", a->o.quiet, "no progress lines");
+  return [a] { return run_glue(*a); };
+});
+
+}  // namespace
+}  // namespace lmforge

@@ -1,0 +1,53 @@
+// `lmforge import-hf --from HF_DIR --out RUN_DIR`: turns a Hugging Face BERT or GPT-2 checkpoint
+// (config.json + model.safetensors, + vocab.txt for BERT) into a run directory of ours, so that
+// `lmforge glue --checkpoint RUN_DIR` fine-tunes it (models/hf_import.h has the name mapping).
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "lmforge/cli/subcommand.h"
+#include "lmforge/core/error.h"
+#include "lmforge/core/log.h"
+#include "lmforge/core/safetensors.h"
+#include "lmforge/data/text_util.h"
+#include "lmforge/data/wordpiece.h"
+#include "lmforge/models/hf_import.h"
+#include "lmforge/train/checkpoint.h"
+
+namespace lmforge {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ImportArgs {
+  std::string from, out;
+};
+
+int run_import(const ImportArgs& a) {
+  LMF_REQUIRE(!fs::exists(fs::path(a.out) / "checkpoint"), UserError, "run directory '", a.out,
+              "' already holds a checkpoint; choose another --out");
+  HfImport r = import_hf(a.from);
+  fs::create_directories(a.out);
+  nlohmann::json state = {{"step", 0}, {"tokens", 0}, {"imported_from", a.from}, {"family", r.family}};
+  save_checkpoint(a.out, *r.model, nullptr, state, run_config_to_toml(r.config));
+  data::write_file_atomic((fs::path(a.out) / "config.toml").string(), to_toml_string(run_config_to_toml(r.config)));
+  if (r.family == "bert") {
+    const std::string vocab = (fs::path(a.from) / "vocab.txt").string();
+    LMF_REQUIRE(fs::exists(vocab), InputError, "HF checkpoint '", a.from, "': vocab.txt is missing");
+    data::WordPieceTokenizer::from_vocab_file(vocab, true)->save((fs::path(a.out) / "tokenizer").string());
+    if (!r.pooler.empty()) write_safetensors((fs::path(a.out) / "pooler.safetensors").string(), r.pooler);
+  }
+  log_line(str("imported ", r.family, " (", r.model->num_parameters(), " parameters) into ", a.out));
+  for (const auto& s : r.skipped) log_line("  not used: " + s);
+  return 0;
+}
+
+const bool kRegistered = register_subcommand("import-hf", "import a Hugging Face BERT/GPT-2 safetensors checkpoint", [](CLI::App& app) {
+  auto a = std::make_shared<ImportArgs>();
+  app.add_option("--from", a->from, "folder with config.json, model.safetensors (and vocab.txt for BERT)")->required();
+  app.add_option("--out", a->out, "run directory to create")->required();
+  return [a] { return run_import(*a); };
+});
+
+}  // namespace
+}  // namespace lmforge

@@ -1,0 +1,39 @@
+// Masked-language-model corruption (Devlin et al. 2019; MosaicBERT's rate, Portes et al. 2023):
+// each non-special token is selected with probability `rate` (MosaicBERT trains at 0.30 and
+// evaluates at 0.15); a selected token becomes [MASK] with probability 0.8, a uniformly random
+// token with 0.1, and stays itself with 0.1 (the HF collator's 80/10/10). Targets are the original
+// ids at selected positions and -100 elsewhere. Every draw is a counter-based function of
+// (key, row, position), so a batch is reproducible from its step alone (resume is bit-exact).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+namespace lmforge::data {
+
+struct MlmOptions {
+  double mask_rate = 0.3;
+  double eval_mask_rate = 0.15;
+  double mask_token_share = 0.8;
+  double random_token_share = 0.1;
+  template <class V>
+  void visit(V& v) {
+    v("mask_rate", mask_rate, "mlm: share of tokens selected for prediction in training (MosaicBERT 0.30, BERT 0.15)");
+    v("eval_mask_rate", eval_mask_rate, "mlm: the same for the validation batches");
+    v("mask_token_share", mask_token_share, "mlm: share of selected tokens replaced by [MASK]");
+    v("random_token_share", random_token_share, "mlm: share of selected tokens replaced by a random token");
+  }
+};
+
+struct MlmBatch {
+  at::Tensor inputs;   // (B, L) corrupted ids
+  at::Tensor targets;  // (B, L) original ids where selected, -100 elsewhere
+};
+
+// ids: (B, L) int64 (CPU). specials: ids never selected ([CLS], [SEP], [PAD]). Random replacements
+// are drawn from [0, vocab) excluding specials.
+MlmBatch mask_tokens(const at::Tensor& ids, double rate, const MlmOptions& o, int64_t mask_id, int64_t vocab,
+                     const std::vector<int64_t>& specials, uint64_t key);
+
+}  // namespace lmforge::data

@@ -1,0 +1,304 @@
+// GLUE fine-tuning loop, evaluation and submission files; see glue_finetune.h.
+#include "lmforge/eval/glue_finetune.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include "lmforge/core/error.h"
+#include "lmforge/core/log.h"
+#include "lmforge/core/precision.h"
+#include "lmforge/core/safetensors.h"
+#include "lmforge/data/text_util.h"
+#include "lmforge/data/tokenizer.h"
+#include "lmforge/data/wordpiece.h"
+#include "lmforge/train/checkpoint.h"
+#include "lmforge/train/load_run.h"
+#include "lmforge/train/optimizer.h"
+#include "lmforge/train/schedule.h"
+
+namespace lmforge {
+
+namespace fs = std::filesystem;
+
+EncodedExample encode_glue_example(const data::Tokenizer& tok, const data::GlueExample& e, bool pair, int64_t max_len) {
+  EncodedExample x;
+  x.label = e.label, x.score = e.score, x.index = e.index;
+  if (const auto* wp = dynamic_cast<const data::WordPieceTokenizer*>(&tok)) {
+    data::EncodedPair p = wp->encode_pair(e.a, pair ? &e.b : nullptr, max_len);
+    x.ids = std::move(p.ids), x.segments = std::move(p.segments);
+    return x;
+  }
+  // Other tokenizers have no [CLS]/[SEP]: eos marks the start and each end.
+  std::vector<int64_t> a = tok.encode(e.a), b;
+  if (pair) b = tok.encode(e.b);
+  const size_t budget = static_cast<size_t>(std::max<int64_t>(max_len - (pair ? 3 : 2), 0));
+  while (a.size() + b.size() > budget) (a.size() > b.size() ? a : b).pop_back();
+  x.ids.push_back(tok.eos_id());
+  x.ids.insert(x.ids.end(), a.begin(), a.end());
+  x.ids.push_back(tok.eos_id());
+  x.segments.assign(x.ids.size(), 0);
+  if (pair) {
+    x.ids.insert(x.ids.end(), b.begin(), b.end());
+    x.ids.push_back(tok.eos_id());
+    x.segments.resize(x.ids.size(), 1);
+  }
+  return x;
+}
+
+namespace {
+
+struct TensorBatch {
+  at::Tensor ids, segments, key_padding, labels, scores;
+};
+
+TensorBatch make_batch(const std::vector<EncodedExample>& xs, const std::vector<size_t>& idx, size_t b, size_t e,
+                       int64_t pad) {
+  int64_t L = 1;
+  for (size_t i = b; i < e; ++i) L = std::max<int64_t>(L, static_cast<int64_t>(xs[idx[i]].ids.size()));
+  const int64_t B = static_cast<int64_t>(e - b);
+  TensorBatch t;
+  t.ids = at::full({B, L}, pad, at::kLong);
+  t.segments = at::zeros({B, L}, at::kLong);
+  t.key_padding = at::zeros({B, L}, at::kBool);
+  t.labels = at::empty({B}, at::kLong);
+  t.scores = at::empty({B}, at::kFloat);
+  auto ids = t.ids.accessor<int64_t, 2>();
+  auto seg = t.segments.accessor<int64_t, 2>();
+  auto kp = t.key_padding.accessor<bool, 2>();
+  for (int64_t r = 0; r < B; ++r) {
+    const EncodedExample& x = xs[idx[b + static_cast<size_t>(r)]];
+    for (size_t j = 0; j < x.ids.size(); ++j) {
+      ids[r][static_cast<int64_t>(j)] = x.ids[j];
+      seg[r][static_cast<int64_t>(j)] = x.segments[j];
+      kp[r][static_cast<int64_t>(j)] = true;
+    }
+    t.labels[r] = x.label;
+    t.scores[r] = static_cast<float>(x.score);
+  }
+  return t;
+}
+
+// Sorted by length so that each evaluation batch pads little; results returned in input order.
+at::Tensor predict_raw(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size) {
+  std::vector<size_t> idx(xs.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return xs[a].ids.size() < xs[b].ids.size(); });
+  const bool was_training = m.is_training();
+  m.eval();
+  torch::NoGradGuard ng;
+  const at::Device dev = m.backbone().output_weight().device();
+  at::Tensor out = at::empty({static_cast<int64_t>(xs.size()), m.num_outputs()}, at::kFloat);
+  const int64_t pad = 0;
+  for (size_t b = 0; b < idx.size(); b += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(idx.size(), b + static_cast<size_t>(batch_size));
+    TensorBatch t = make_batch(xs, idx, b, e, pad);
+    at::Tensor y = m.forward(t.ids.to(dev), t.segments.to(dev), t.key_padding.to(dev)).to(at::kFloat).cpu();
+    for (size_t i = b; i < e; ++i) out[static_cast<int64_t>(idx[i])] = y[static_cast<int64_t>(i - b)];
+  }
+  if (was_training) m.train();
+  return out;
+}
+
+std::vector<EncodedExample> encode_all(const data::Tokenizer& tok, const std::vector<data::GlueExample>& ex, bool pair,
+                                       int64_t max_len) {
+  std::vector<EncodedExample> out;
+  out.reserve(ex.size());
+  for (const auto& e : ex) out.push_back(encode_glue_example(tok, e, pair, max_len));
+  return out;
+}
+
+}  // namespace
+
+std::vector<int64_t> predict_classes(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size) {
+  at::Tensor y = predict_raw(m, xs, batch_size).argmax(-1).contiguous();
+  return std::vector<int64_t>(y.data_ptr<int64_t>(), y.data_ptr<int64_t>() + y.numel());
+}
+
+std::vector<double> predict_scores(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size) {
+  at::Tensor y = predict_raw(m, xs, batch_size).select(1, 0).to(at::kDouble).contiguous();
+  return std::vector<double>(y.data_ptr<double>(), y.data_ptr<double>() + y.numel());
+}
+
+void write_glue_submission(const data::GlueTask& task, const std::string& path, const std::vector<EncodedExample>& xs,
+                           const std::vector<int64_t>& classes, const std::vector<double>& scores) {
+  std::string s = "index\tprediction\n";
+  char buf[64];
+  for (size_t i = 0; i < xs.size(); ++i) {
+    std::string idx = xs[i].index.empty() ? std::to_string(i) : xs[i].index;
+    if (task.regression) {
+      std::snprintf(buf, sizeof buf, "%.3f", std::min(5.0, std::max(0.0, scores[i])));
+      s += idx + "\t" + buf + "\n";
+    } else {
+      s += idx + "\t" + task.labels[static_cast<size_t>(classes[i])] + "\n";
+    }
+  }
+  data::write_file_atomic(path, s);
+}
+
+std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task, const std::string& checkpoint,
+                                                      const std::string& data_dir, const GlueFinetuneOptions& o,
+                                                      const std::string& out_dir, const std::string& predict_dir) {
+  const fs::path tdir = fs::path(data_dir) / task.dir;
+  LoadedRun run = load_run(checkpoint, o.device);
+  LMF_REQUIRE(run.tokenizer, InputError, "checkpoint '", checkpoint, "': no tokenizer/ folder beside it");
+  const data::Tokenizer& tok = *run.tokenizer;
+  std::map<std::string, eval::MetricList> results;
+  at::manual_seed(static_cast<uint64_t>(o.seed));
+  auto clf = std::make_shared<SequenceClassifier>(run.model, task.num_outputs(), o.dropout);
+  clf->set_unpad(o.unpad);
+  // An imported BERT brings its pretrained pooler (lmforge import-hf writes pooler.safetensors).
+  for (fs::path p : {fs::path(checkpoint) / "pooler.safetensors", fs::path(run.checkpoint).parent_path() / "pooler.safetensors"}) {
+    if (!fs::exists(p)) continue;
+    std::map<std::string, at::Tensor> pw = read_safetensors(p.string());
+    torch::NoGradGuard ng;
+    for (auto& q : clf->named_parameters())
+      if (q.key() == "pooler.weight" && pw.count("weight")) q.value().copy_(pw["weight"]);
+      else if (q.key() == "pooler.bias" && pw.count("bias")) q.value().copy_(pw["bias"]);
+    break;
+  }
+  clf->to(at::Device(o.device));
+  const at::ScalarType dtype = parse_precision(o.precision, "--precision");
+  const at::Device dev(o.device);
+
+  if (task.name != "AX") {
+    const std::string train_path = (tdir / "train.tsv").string();
+    LMF_REQUIRE(fs::exists(train_path), InputError, "GLUE task ", task.name, ": training file ", train_path, " is missing");
+    std::vector<data::GlueExample> train_ex = data::read_glue_file(task, train_path, data::GlueSplit::kLabeled);
+    std::mt19937_64 rng(static_cast<uint64_t>(o.seed));
+    if (o.max_train > 0 && static_cast<int64_t>(train_ex.size()) > o.max_train) {
+      std::shuffle(train_ex.begin(), train_ex.end(), rng);
+      train_ex.resize(static_cast<size_t>(o.max_train));
+    }
+    std::vector<EncodedExample> train = encode_all(tok, train_ex, task.pair, o.max_len);
+    const int64_t per_epoch = (static_cast<int64_t>(train.size()) + o.batch_size - 1) / o.batch_size;
+    const int64_t total = per_epoch * o.epochs;
+    Schedule sched{"linear", o.lr, 0.0, static_cast<int64_t>(o.warmup * static_cast<double>(total)), total};
+    NamedParams named;
+    for (const auto& p : clf->named_parameters()) named.emplace_back(p.key(), p.value());
+    OptimConfig oc;
+    oc.lr = o.lr, oc.beta1 = 0.9, oc.beta2 = 0.999, oc.eps = 1e-6, oc.weight_decay = o.weight_decay;
+    auto opt = make_optimizer(oc, named);
+    if (!o.quiet)
+      log_line(str("glue ", task.name, ": ", train.size(), " training examples, ", o.epochs, " epochs of ", per_epoch,
+                   " steps, lr ", o.lr, ", batch ", o.batch_size, clf->unpad() ? ", unpadded" : ", padded"));
+    clf->train();
+    int64_t step = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t tokens = 0;
+    double loss_acc = 0;
+    for (int64_t ep = 0; ep < o.epochs; ++ep) {
+      std::vector<size_t> idx(train.size());
+      std::iota(idx.begin(), idx.end(), 0);
+      std::shuffle(idx.begin(), idx.end(), rng);
+      for (size_t b = 0; b < idx.size(); b += static_cast<size_t>(o.batch_size), ++step) {
+        const size_t e = std::min(idx.size(), b + static_cast<size_t>(o.batch_size));
+        TensorBatch t = make_batch(train, idx, b, e, tok.pad_id());
+        set_learning_rate(*opt, sched.at(step));
+        at::Tensor loss;
+        {
+          AutocastGuard ac(dtype, dev);
+          at::Tensor y = clf->forward(t.ids.to(dev), t.segments.to(dev), t.key_padding.to(dev)).to(at::kFloat);
+          loss = task.regression ? at::mse_loss(y.select(1, 0), t.scores.to(dev))
+                                 : at::cross_entropy_loss(y, t.labels.to(dev), {}, at::Reduction::Mean, -100);
+        }
+        loss.backward();
+        torch::nn::utils::clip_grad_norm_(clf->parameters(), 1.0);
+        opt->step();
+        for (auto& p : clf->parameters()) p.mutable_grad() = at::Tensor();
+        tokens += t.key_padding.sum().item<int64_t>();
+        loss_acc += loss.item<double>();
+        if (!o.quiet && (step + 1) % 50 == 0) {
+          const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          log_line(str("  step ", step + 1, "/", total, "  loss ", loss_acc / 50, "  ", static_cast<int64_t>(tokens / secs),
+                       " tok/s"));
+          loss_acc = 0;
+        }
+      }
+    }
+  }
+
+  // Dev evaluation.
+  for (size_t k = 0; k < task.dev_files.size(); ++k) {
+    const std::string path = (tdir / task.dev_files[k]).string();
+    LMF_REQUIRE(fs::exists(path), InputError, "GLUE task ", task.name, ": dev file ", path, " is missing");
+    std::vector<data::GlueExample> dev_ex = data::read_glue_file(task, path, data::GlueSplit::kLabeled);
+    if (o.max_eval > 0 && static_cast<int64_t>(dev_ex.size()) > o.max_eval) dev_ex.resize(static_cast<size_t>(o.max_eval));
+    std::vector<EncodedExample> xs = encode_all(tok, dev_ex, task.pair, o.max_len);
+    const std::string name = task.name == "MNLI" ? (k == 0 ? "MNLI-m" : "MNLI-mm") : task.name;
+    if (task.regression) {
+      std::vector<double> gold;
+      for (const auto& x : xs) gold.push_back(x.score);
+      results[name] = eval::glue_regression_metrics(predict_scores(*clf, xs, 64), gold);
+    } else {
+      std::vector<int64_t> gold;
+      for (const auto& x : xs) gold.push_back(x.label);
+      results[name] = eval::glue_classification_metrics(task.name, predict_classes(*clf, xs, 64), gold);
+    }
+  }
+
+  if (!out_dir.empty()) {
+    nlohmann::json state = {{"glue_task", task.name}, {"num_outputs", task.num_outputs()}, {"max_len", o.max_len}};
+    nlohmann::json res;
+    for (const auto& [n, m] : results)
+      for (const auto& [k, v] : m) res[n][k] = v;
+    state["dev"] = res;
+    save_checkpoint(out_dir, *clf, nullptr, state, run_config_to_toml(run.config));
+    tok.save((fs::path(out_dir) / "tokenizer").string());
+  }
+  if (!predict_dir.empty()) {
+    fs::create_directories(predict_dir);
+    for (size_t k = 0; k < task.test_files.size(); ++k) {
+      const std::string path = (tdir / task.test_files[k]).string();
+      if (!fs::exists(path)) {
+        log_line(str("glue ", task.name, ": no test file ", path, ", no predictions written"));
+        continue;
+      }
+      std::vector<EncodedExample> xs =
+          encode_all(tok, data::read_glue_file(task, path, data::GlueSplit::kTest), task.pair, o.max_len);
+      std::vector<int64_t> cls;
+      std::vector<double> sc;
+      if (task.regression) sc = predict_scores(*clf, xs, 64);
+      else cls = predict_classes(*clf, xs, 64);
+      write_glue_submission(task, (fs::path(predict_dir) / task.submission[k]).string(), xs, cls, sc);
+    }
+    // The diagnostic set (AX) is scored with the MNLI model.
+    const data::GlueTask& ax = data::glue_task("AX");
+    const fs::path ax_path = fs::path(data_dir) / ax.dir / ax.test_files[0];
+    if (task.name == "MNLI" && fs::exists(ax_path)) {
+      std::vector<EncodedExample> xs =
+          encode_all(tok, data::read_glue_file(ax, ax_path.string(), data::GlueSplit::kTest), true, o.max_len);
+      write_glue_submission(ax, (fs::path(predict_dir) / ax.submission[0]).string(), xs,
+                            predict_classes(*clf, xs, 64), {});
+    }
+  }
+  return results;
+}
+
+GlueModel load_glue_model(const std::string& dir, const std::string& device) {
+  GlueModel g;
+  const std::string ckpt = checkpoint_dir(dir);
+  RunConfig cfg = parse_run_config(load_checkpoint_config(ckpt));
+  nlohmann::json state = load_state(ckpt);
+  LMF_REQUIRE(state.contains("glue_task") && state.contains("num_outputs"), InputError, "checkpoint '", ckpt,
+              "': not a GLUE fine-tuned model (state.json has no glue_task; fine-tune with lmforge glue --out)");
+  g.task = state["glue_task"].get<std::string>();
+  g.max_len = state.value("max_len", 128);
+  auto backbone = std::make_shared<LanguageModel>(cfg.model);
+  g.model = std::make_shared<SequenceClassifier>(backbone, state["num_outputs"].get<int64_t>(), 0.0);
+  load_weights((fs::path(ckpt) / "model.pt").string(), *g.model);
+  g.model->to(at::Device(device.empty() ? "cpu" : device));
+  g.model->eval();
+  for (fs::path p : {fs::path(ckpt) / "tokenizer", fs::path(ckpt).parent_path() / "tokenizer"})
+    if (fs::exists(p / "tokenizer.json")) g.tokenizer = data::load_tokenizer(p.string());
+  LMF_REQUIRE(g.tokenizer, InputError, "model '", dir, "': no tokenizer/ folder beside the checkpoint");
+  return g;
+}
+
+}  // namespace lmforge

@@ -1,0 +1,76 @@
+// GLUE fine-tuning and evaluation of an encoder checkpoint (BERT's recipe, Devlin et al. 2019):
+// [CLS] A [SEP] (B [SEP]) with segment ids, max_len 128, pooled [CLS] head; AdamW (0.9, 0.999),
+// eps 1e-6, weight decay 0.01 on matrices, linear warmup over 10% of the steps then linear decay
+// to 0; cross-entropy (classification) or MSE (STS-B). Batches are padded to their longest member
+// only (dynamic padding) and padded keys are masked in attention.
+// A fine-tuned model is saved as OUT/checkpoint (model.pt, config.toml of the backbone, state.json
+// holding the task) plus OUT/tokenizer, and reloads with load_glue_model (lmforge advglue uses it).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lmforge/data/glue.h"
+#include "lmforge/data/tokenizer.h"
+#include "lmforge/eval/glue_metrics.h"
+#include "lmforge/models/sequence_classifier.h"
+
+namespace lmforge {
+
+struct GlueFinetuneOptions {
+  int64_t epochs = 3;
+  int64_t batch_size = 32;
+  double lr = 1e-4;
+  double warmup = 0.1;  // share of the steps
+  double weight_decay = 0.01;
+  double dropout = 0.1;
+  int64_t max_len = 128;
+  int64_t max_train = 0;  // 0 = every training example; else a seeded random subset
+  int64_t max_eval = 0;   // 0 = the whole dev file
+  int64_t seed = 17;
+  std::string precision = "fp32";
+  std::string device = "cpu";
+  bool quiet = false;
+  bool unpad = true;  // MosaicBERT unpadding when every mixer is attention
+};
+
+struct EncodedExample {
+  std::vector<int64_t> ids, segments;
+  int64_t label = -1;
+  double score = 0;
+  std::string index;
+};
+
+// [CLS] a [SEP] (b [SEP]) for a wordpiece tokenizer; for other kinds eos takes the place of both.
+EncodedExample encode_glue_example(const data::Tokenizer& tok, const data::GlueExample& e, bool pair, int64_t max_len);
+
+struct GlueModel {
+  std::shared_ptr<SequenceClassifier> model;
+  std::unique_ptr<data::Tokenizer> tokenizer;
+  std::string task;
+  int64_t max_len = 128;
+};
+
+// Predictions of a model on encoded examples: class ids (classification) or scores (regression).
+std::vector<int64_t> predict_classes(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size);
+std::vector<double> predict_scores(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size);
+
+// Fine-tunes the encoder in `checkpoint` (a run directory of lmforge pretrain/train) on task's
+// train.tsv in data_dir/<task dir>, evaluates every dev file (MNLI: MNLI-m and MNLI-mm) and returns
+// the metrics by result name. out_dir (optional) receives the fine-tuned model; predict_dir
+// (optional) the test predictions in the GLUE submission format.
+std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task, const std::string& checkpoint,
+                                                      const std::string& data_dir, const GlueFinetuneOptions& o,
+                                                      const std::string& out_dir, const std::string& predict_dir);
+
+// Writes a leaderboard file: header `index\tprediction`, one row per test example; labels as the
+// task's label names (entailment, ...) for MNLI/QNLI/RTE/AX, integers for the 0/1 tasks, floats
+// clipped to [0, 5] for STS-B.
+void write_glue_submission(const data::GlueTask& task, const std::string& path, const std::vector<EncodedExample>& xs,
+                           const std::vector<int64_t>& classes, const std::vector<double>& scores);
+
+// Loads a model saved by finetune_glue.
+GlueModel load_glue_model(const std::string& dir, const std::string& device);
+
+}  // namespace lmforge

@@ -1,0 +1,66 @@
+// End to end on tiny synthetic files: `lmforge pretrain` (MLM, MosaicBERT preset shrunk), `lmforge
+// glue` (fine-tune, dev metrics, --out, --predict in the submission format), `lmforge advglue`
+// with the saved model. Checks plumbing and file formats, not accuracy.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "../test_util.h"
+
+using lmforge::test::run_lmforge;
+using lmforge::test::TempDir;
+using lmforge::test::write_text;
+
+TEST(GlueCli, PretrainFinetunePredictAdvglue) {
+  TempDir d("gluecli");
+  std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n.\n,\n";
+  const char* words[] = {"the", "movie", "was", "good", "bad", "great", "awful", "a", "film", "is", "fun", "dull"};
+  for (const char* w : words) vocab += std::string(w) + "\n";
+  write_text(d / "vocab.txt", vocab);
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += std::string("the movie was ") + words[3 + i % 4] + " . a film is " + words[10 + i % 2] + " .\n";
+  write_text(d / "text.txt", text);
+  const std::string sets =
+      " --set data.train=" + (d / "text.txt") + " --set data.valid=" + (d / "text.txt") + " --set data.tokenizer.vocab=" +
+      (d / "vocab.txt") + " --set data.cache_dir=" + (d / "cache") +
+      " --set model.d_model=32 --set model.n_layers=1 --set model.block.attention.n_heads=2"
+      " --set model.block.glu.hidden=64 --set train.steps=4 --set train.batch_size=4 --set train.seq_len=16"
+      " --set train.warmup_steps=1 --set train.precision=fp32 --set train.eval_every=0 --set train.eval_batches=1"
+      " --set train.log_every=2 --set run.threads=1";
+  auto r = run_lmforge("pretrain -q" + sets + " --out " + (d / "run"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("mlm_accuracy"), std::string::npos) << r.output;
+
+  std::string glue = d / "glue";
+  std::filesystem::create_directories(glue + "/SST-2");
+  std::string train = "sentence\tlabel\n", dev = "sentence\tlabel\n", test = "index\tsentence\n";
+  for (int i = 0; i < 40; ++i) train += std::string("the movie was ") + (i % 2 ? "good" : "bad") + " \t" + (i % 2 ? "1" : "0") + "\n";
+  for (int i = 0; i < 8; ++i) dev += std::string("a film is ") + (i % 2 ? "great" : "awful") + "\t" + (i % 2 ? "1" : "0") + "\n";
+  for (int i = 0; i < 5; ++i) test += std::to_string(i) + "\tthe film was fun .\n";
+  write_text(glue + "/SST-2/train.tsv", train);
+  write_text(glue + "/SST-2/dev.tsv", dev);
+  write_text(glue + "/SST-2/test.tsv", test);
+  r = run_lmforge("glue -q --json --threads 1 --task sst2 --epochs 1 --batch-size 8 --checkpoint " + (d / "run") +
+                  " --data " + glue + " --out " + (d / "ft") + " --predict " + (d / "pred"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_TRUE(j["dev"]["SST-2"].contains("acc")) << r.output;
+  EXPECT_FALSE(j.contains("glue_score_9"));
+  std::string sub = lmforge::test::read_text(d / "pred/SST-2.tsv");
+  EXPECT_EQ(sub.substr(0, 17), "index\tprediction\n") << sub;
+  EXPECT_EQ(std::count(sub.begin(), sub.end(), '\n'), 6);
+
+  nlohmann::json adv = {{"sst2", {{{"idx", 0}, {"label", 1}, {"sentence", "the movie was good"}},
+                                  {{"idx", 1}, {"label", 0}, {"sentence", "the movie was bad"}}}}};
+  write_text(d / "dev.json", adv.dump());
+  r = run_lmforge("advglue --json --threads 1 --data " + (d / "dev.json") + " --model sst2=" + (d / "ft/SST-2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto a = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_TRUE(a["per_task"]["sst2"].contains("acc"));
+  EXPECT_FALSE(a["complete"].get<bool>());
+  // A model of another task is refused.
+  r = run_lmforge("advglue --data " + (d / "dev.json") + " --model rte=" + (d / "ft/SST-2"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  // Unknown task name.
+  r = run_lmforge("glue --task squad --checkpoint " + (d / "run") + " --data " + glue);
+  EXPECT_EQ(r.code, 2) << r.output;
+}
