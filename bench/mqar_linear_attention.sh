@@ -2,13 +2,16 @@
 # MQAR accuracy of softmax attention vs linear attention with each feature map (cheap version of
 # issue 4's Zoology sweep): the mqar preset (vocab 256, L 64, 8 key-value pairs, 2 layers, 2 heads)
 # at the given width, STEPS steps each, all runs in parallel (1 thread each); prints a markdown table.
-# Usage: bench/mqar_linear_attention.sh OUT_DIR [width] [steps]
+# Usage: [EXTRA="--set k=v ..."] bench/mqar_linear_attention.sh OUT_DIR [width] [steps]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$1; W=${2:-64}; STEPS=${3:-400}
 LMF=${LMFORGE:-$ROOT/build/lmforge}
 mkdir -p "$OUT"
 COMMON=(--set model.d_model=$W --set train.steps=$STEPS --set train.eval_every=$STEPS --set train.log_every=100 --set run.threads=1)
+# extra overrides, e.g. EXTRA="--set data.mqar.seq_len=32 --set train.seq_len=32"
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
+COMMON+=("${EXTRA_ARGS[@]}")
 pids=()
 "$LMF" train -c mqar "${COMMON[@]}" --out "$OUT/softmax_w$W" > "$OUT/softmax_w$W.log" 2>&1 & pids+=($!)
 for map in hedgehog elu relu performer taylor; do

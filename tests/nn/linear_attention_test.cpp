@@ -10,6 +10,7 @@
 #include <torch/autograd.h>
 
 #include "lmforge/models/language_model.h"
+#include "lmforge/core/precision.h"
 #include "lmforge/nn/attention.h"
 #include "lmforge/nn/linear_attention.h"
 #include "../test_util.h"
@@ -170,4 +171,25 @@ TEST(LinearAttentionDistill, ConvertCommandRunsBothStages) {
   // a non-attention teacher is refused with one clear message
   test::CommandResult bad = test::run_lmforge("convert --teacher " + o + "/finetuned --out " + dir / "again");
   EXPECT_EQ(bad.code, 2) << bad.output;
+}
+
+TEST(LinearAttentionDistill, Bf16AutocastKeepsTheFeatureMapsInFp32) {
+  // Under bf16 autocast only the projections round to bf16; large pre-activations must not
+  // overflow the Hedgehog map, and the output stays close to the fp32 forward.
+  at::manual_seed(6);
+  LinearAttentionMixerOptions lo;
+  lo.n_heads = 2;
+  LinearAttentionMixer m(lo, layer_ctx(16, "rope"));
+  m.eval();
+  at::Tensor x = 20.0 * at::randn({2, 40, 16});
+  ForwardContext c1, c2;
+  at::Tensor ref = m.forward(x, c1);
+  at::Tensor got;
+  {
+    AutocastGuard g(at::kBFloat16, at::Device("cpu"));
+    got = m.forward(x, c2);
+  }
+  EXPECT_TRUE(at::isfinite(got).all().item<bool>());
+  const double rel = ((got.to(at::kFloat) - ref).abs().max() / ref.abs().max()).item<double>();
+  EXPECT_LT(rel, 5e-2);
 }

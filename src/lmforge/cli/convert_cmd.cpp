@@ -93,6 +93,11 @@ int run_convert(const ConvertArgs& a) {
     toml::table la;
     la.insert("n_heads", att["n_heads"].value_or(int64_t{4}));
     la.insert("head_dim", att["head_dim"].value_or(int64_t{0}));
+    // q, k keep the teacher's width (taylor's own default would project to 16)
+    const int64_t heads = att["n_heads"].value_or(int64_t{4});
+    const int64_t dh = att["head_dim"].value_or(int64_t{0}) > 0 ? att["head_dim"].value_or(int64_t{0})
+                                                                 : model["d_model"].value_or(int64_t{256}) / heads;
+    la.insert("qk_dim", dh);
     la.insert("qkv_bias", att["qkv_bias"].value_or(true));
     la.insert("out_bias", att["out_bias"].value_or(true));
     la.insert("feature_map", a.feature_map);

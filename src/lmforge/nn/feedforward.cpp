@@ -5,6 +5,7 @@
 // For glu the two input projections are one fused matrix [Wg; Wu] so one GEMM reads x once.
 #include <cmath>
 
+#include "lmforge/nn/activation.h"
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/dense.h"
 

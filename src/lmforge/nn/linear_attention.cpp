@@ -4,6 +4,8 @@
 #include <limits>
 #include <string>
 
+#include <ATen/autocast_mode.h>
+
 #include "lmforge/core/error.h"
 #include "lmforge/nn/positions.h"
 #include "lmforge/ops/linear_attention/op.h"
@@ -86,6 +88,23 @@ class TaylorMap : public FeatureMap {
   int64_t d_;
 };
 
+// Runs its scope in fp32 even under bf16 autocast (the feature maps, the linear attention core and
+// the distillation weights): the stabilisation of nn/linear_attention.h relies on it.
+class Fp32Scope {
+ public:
+  Fp32Scope() : cpu_(at::autocast::is_cpu_enabled()), gpu_(at::autocast::is_enabled()) {
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::set_enabled(false);
+  }
+  ~Fp32Scope() {
+    at::autocast::set_cpu_enabled(cpu_);
+    at::autocast::set_enabled(gpu_);
+  }
+
+ private:
+  bool cpu_, gpu_;
+};
+
 struct LinearState : MixerState {
   LinearAttentionState s;
 };
@@ -134,6 +153,7 @@ LinearAttentionMixer::Projected LinearAttentionMixer::project(const at::Tensor& 
   p.q = heads(0, dqk_);
   p.k = heads(H * dqk_, dqk_);
   p.v = heads(2 * H * dqk_, dv_);
+  Fp32Scope fp32;
   if (lc_.position == "rope") {
     p.q = apply_rope(p.q, pos_offset, 10000.0);
     p.k = apply_rope(p.k, pos_offset, 10000.0);
@@ -166,22 +186,28 @@ at::Tensor LinearAttentionMixer::forward(const at::Tensor& x, ForwardContext& ct
   Projected p = project(x, ctx.pos_offset);
   // Padded keys contribute nothing: zero their features (exact, causal or not).
   if (ctx.key_padding.defined()) p.phi_k = p.phi_k * ctx.key_padding.view({x.size(0), 1, x.size(1), 1}).to(p.phi_k.scalar_type());
-  if (distill_) {
-    at::Tensor teacher;
-    {
-      at::NoGradGuard ng;
-      const int64_t L = x.size(1);
-      at::Tensor scores = at::matmul(p.q * (1.0 / std::sqrt(static_cast<double>(dqk_))), p.k.transpose(-2, -1));
-      if (ctx.causal) scores = scores.masked_fill(at::ones({L, L}, scores.options().dtype(at::kBool)).triu(1),
-                                                  -std::numeric_limits<float>::infinity());
-      teacher = at::softmax(scores, -1);
+  at::Tensor y;
+  {
+    Fp32Scope fp32;
+    if (distill_) {
+      at::Tensor teacher;
+      {
+        at::NoGradGuard ng;
+        const int64_t L = x.size(1);
+        at::Tensor scores = at::matmul(p.q * (1.0 / std::sqrt(static_cast<double>(dqk_))), p.k.transpose(-2, -1));
+        if (ctx.causal) scores = scores.masked_fill(at::ones({L, L}, scores.options().dtype(at::kBool)).triu(1),
+                                                    -std::numeric_limits<float>::infinity());
+        teacher = at::softmax(scores, -1);
+      }
+      at::Tensor student = attention_weights(p, ctx.causal);
+      ctx.aux_losses["attn_distill." + std::to_string(lc_.layer_index)] =
+          -(teacher * at::log(student + 1e-9)).sum(-1).mean();
+      y = at::matmul(teacher, p.v);
+    } else {
+      y = attend(p, ctx.causal);
     }
-    at::Tensor student = attention_weights(p, ctx.causal);
-    ctx.aux_losses["attn_distill." + std::to_string(lc_.layer_index)] =
-        -(teacher * at::log(student + 1e-9)).sum(-1).mean();
-    return output(at::matmul(teacher, p.v), x);
   }
-  return output(attend(p, ctx.causal), x);
+  return output(y, x);
 }
 
 std::unique_ptr<MixerState> LinearAttentionMixer::new_state() const { return std::make_unique<LinearState>(); }
@@ -191,7 +217,12 @@ at::Tensor LinearAttentionMixer::step(const at::Tensor& x, MixerState& state, Fo
   Projected p = project(x, ctx.pos_offset);
   LinearAttentionOptions lo;
   lo.chunk = opt_.chunk, lo.eps = opt_.eps;
-  return output(linear_attention_step(p.phi_q, p.phi_k, p.v, st.s, lo), x);
+  at::Tensor y;
+  {
+    Fp32Scope fp32;
+    y = linear_attention_step(p.phi_q, p.phi_k, p.v, st.s, lo);
+  }
+  return output(y, x);
 }
 
 double LinearAttentionMixer::flops_per_token(int64_t seq_len) const {

@@ -1,4 +1,5 @@
 // Sparse mixture of experts and MomentumSMoE; see moe.h for the formulas.
+#include "lmforge/nn/activation.h"
 #include "lmforge/nn/moe.h"
 
 #include <cmath>
@@ -9,7 +10,6 @@
 
 namespace lmforge {
 
-at::Tensor activation(const at::Tensor& x, const std::string& name);  // feedforward.cpp
 
 namespace {
 const char* kState = "moe.momentum";       // p (B, L, D)

@@ -5,12 +5,12 @@
 // from mlp's fc1.weight / fc2.weight.
 #include <cmath>
 
+#include "lmforge/nn/activation.h"
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/monarch_linear.h"
 
 namespace lmforge {
 
-at::Tensor activation(const at::Tensor& x, const std::string& name);  // nn/feedforward.cpp
 
 namespace {
 

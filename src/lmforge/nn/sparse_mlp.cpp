@@ -10,12 +10,12 @@
 #include <cmath>
 
 #include "lmforge/core/error.h"
+#include "lmforge/nn/activation.h"
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/sparse_ift.h"
 
 namespace lmforge {
 
-at::Tensor activation(const at::Tensor& x, const std::string& name);  // nn/feedforward.cpp
 
 namespace {
 

@@ -1,0 +1,10 @@
+// Activations of the feed-forwards, by config name: gelu (erf), gelu_tanh, relu, silu.
+// An unknown name is a ConfigError listing the valid ones.
+#pragma once
+#include <string>
+
+#include <ATen/ATen.h>
+
+namespace lmforge {
+at::Tensor activation(const at::Tensor& x, const std::string& name);
+}  // namespace lmforge
