@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -231,6 +232,7 @@ struct PlannedRun {
   bool has_valid = false;
   int64_t planned_steps = 0;
   double max_minutes = 0;
+  double suite_minutes = 0;  // the suite's shared cap (0: none)
   int64_t text_lines = 0;
   double infer_seconds = 0.5;
 };
@@ -414,6 +416,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
         p.has_valid = !rc.data.valid.empty();
         p.planned_steps = rc.train.steps;
         p.max_minutes = rc.train.max_minutes;
+        p.suite_minutes = s.budget.suite_minutes;
         fs::create_directories(p.run_dir);
         write_file_atomic((fs::path(p.run_dir) / "input.toml").string(), to_toml_string(final_cfg));
       } catch (const UserError& e) {
@@ -461,6 +464,9 @@ BenchOutcome run_bench(const BenchOptions& o) {
     std::fflush(stderr);
   };
 
+  std::map<std::string, Clock::time_point> suite_started;
+  std::map<std::string, double> overhead_sum;
+  std::map<std::string, int> overhead_n;
   for (size_t i = 0; i < n_runs && !o.dry_run; ++i) {
     const PlannedRun& p = plan[i];
     json& rec = results["runs"][i];
@@ -474,6 +480,26 @@ BenchOutcome run_bench(const BenchOptions& o) {
       ++outcome.failed;
       save();
       continue;
+    }
+    // The suite's shared time cap, re-divided before each model: what is left of it over the
+    // models left, less the measured per-model overhead (start-up, evaluation, timing), so a busy
+    // machine still ends the matrix in about suite_minutes. Only ever lowers the planned cap.
+    double cap = p.max_minutes;
+    if (p.suite_minutes > 0) {
+      if (suite_started.count(p.suite) == 0) suite_started[p.suite] = Clock::now();
+      size_t left = 0;
+      for (size_t j = i; j < n_runs; ++j) left += plan[j].suite == p.suite && plan[j].plan_error.empty();
+      const double used = std::chrono::duration<double>(Clock::now() - suite_started[p.suite]).count() / 60.0;
+      const double overhead = overhead_n[p.suite] ? overhead_sum[p.suite] / overhead_n[p.suite] : 0.25;
+      const double share = std::max(0.1, (p.suite_minutes - used) / static_cast<double>(std::max<size_t>(1, left)) - overhead);
+      if (cap <= 0 || share < cap - 1e-6) {
+        cap = share;
+        toml::table t = load_config((fs::path(p.run_dir) / "input.toml").string());
+        apply_override(t, str("train.max_minutes=", cap));
+        write_file_atomic((fs::path(p.run_dir) / "input.toml").string(), to_toml_string(t));
+        rec["note"] = str("time cap lowered to ", static_cast<int>(cap * 60), " s to keep the suite within ",
+                          p.suite_minutes, " min");
+      }
     }
     say(str("bench: [", i + 1, "/", n_runs, "] ", p.suite, "/", p.name, " (", p.planned_steps, " steps)"));
     rec["status"] = "running";
@@ -490,10 +516,20 @@ BenchOutcome run_bench(const BenchOptions& o) {
       bar->update(done_steps + std::min(p.planned_steps, last_logged_step(jsonl)));
     };
     // Hard limit: twice the time cap plus five minutes (the trainer stops itself at the cap).
-    const double timeout_s = p.max_minutes > 0 ? 60 * (2 * p.max_minutes + 5) : 0;
+    const double timeout_s = cap > 0 ? 60 * (2 * cap + 5) : 0;
     ChildResult cr = run_child(argv, log_out, log_out, timeout_s, tick);
     done_steps += p.planned_steps;
     if (bar) bar->update(done_steps);
+    {
+      const std::string bp = (fs::path(p.run_dir) / "bench.json").string();
+      double train_s = 0;
+      try {
+        if (fs::exists(bp)) train_s = json::parse(read_file(bp))["train"].value("train_seconds", 0.0);
+      } catch (...) {
+      }
+      overhead_sum[p.suite] += std::max(0.0, cr.seconds - train_s) / 60.0;
+      overhead_n[p.suite] += 1;
+    }
 
     // --- record ----------------------------------------------------------------------------
     const std::string output = read_file(log_out);
@@ -552,8 +588,11 @@ BenchOutcome run_bench(const BenchOptions& o) {
       ++outcome.interrupted;
     } else if (exited_ok) {
       rec["status"] = "ok";
-      if (bench.value("stopped", false))
-        rec["note"] = str("time cap reached: stopped at step ", m.value("steps", json(0)).dump(), " of ", p.planned_steps);
+      if (bench.value("stopped", false)) {
+        const std::string before = rec.value("note", "");
+        rec["note"] = str("time cap reached: stopped at step ", m.value("steps", json(0)).dump(), " of ", p.planned_steps,
+                          before.empty() ? "" : " (" + before + ")");
+      }
       ++outcome.ok;
     } else {
       rec["status"] = "failed";
