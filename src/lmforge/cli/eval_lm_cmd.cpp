@@ -1,6 +1,7 @@
 // `lmforge eval-lm --checkpoint RUN_DIR --data FILE [--context N --stride S] [--json]`:
 // scores a whole text file with the sliding-window protocol (eval/sliding_window.h) and reports
 // token and word perplexity, bits per byte and the unknown-token share (eval/perplexity.h).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -52,7 +53,9 @@ int run_eval_lm(const EvalLmArgs& a) {
   LMF_REQUIRE(run.config.model.position != "learned" || o.context <= run.config.model.max_seq_len, UserError,
               "--context ", o.context, " exceeds the model's max_seq_len ", run.config.model.max_seq_len);
   std::vector<int64_t> unk = tok.unk_id() >= 0 ? tok.encode("<unk>") : std::vector<int64_t>{};
-  const bool literal_is_unk = unk.size() == 1 && unk[0] == tok.unk_id();
+  // A subword tokenizer may add a word-boundary piece before it; what matters is that the literal
+  // maps to exactly one unknown id.
+  const bool literal_is_unk = tok.unk_id() >= 0 && std::count(unk.begin(), unk.end(), tok.unk_id()) == 1;
   o.unk_id = tok.unk_id();
   at::Tensor stream = at::cat({at::full({1}, tok.eos_id(), at::kLong), tf.slice(0, tf.size())});
   ProgressBar bar("eval-lm", static_cast<int64_t>(sliding_windows(tf.size(), o.context, o.stride).size()));
