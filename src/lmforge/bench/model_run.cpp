@@ -75,24 +75,7 @@ nlohmann::json final_eval(LanguageModel& model, const RunConfig& cfg, const std:
   std::unique_ptr<Task> task = make_task(cfg, run_dir);
   std::vector<Batch> batches = task->valid_batches(std::max<int64_t>(1, cfg.train.eval_batches));
   if (batches.empty()) return nlohmann::json::object();
-  model.eval();
-  torch::NoGradGuard ng;
-  AutocastGuard ac(dtype, dev);
-  double sum = 0;
-  int64_t n = 0;
-  for (const auto& b : batches) {
-    ForwardContext ctx;
-    at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
-    auto [loss, count] = lm_loss_sum(model, h, b.targets.to(dev));
-    sum += loss.item<double>();
-    n += count;
-  }
-  nlohmann::json r = task->extra_metrics(model, batches);
-  if (!r.is_object()) r = nlohmann::json::object();
-  r["valid_loss"] = n ? sum / static_cast<double>(n) : 0.0;
-  r["valid_ppl"] = std::exp(n ? sum / static_cast<double>(n) : 0.0);
-  r["valid_tokens"] = n;
-  return r;
+  return evaluate_batches(model, *task, batches, dtype, dev);
 }
 
 }  // namespace

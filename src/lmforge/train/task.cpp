@@ -1,9 +1,11 @@
 #include "lmforge/train/task.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
 #include "lmforge/core/log.h"
+#include "lmforge/core/precision.h"
 #include "lmforge/data/counter_rng.h"
 #include "lmforge/data/lm_sampler.h"
 #include "lmforge/data/mlm.h"
@@ -27,6 +29,20 @@ std::string default_token_cache_dir(const DataConfig& d) {
 }
 
 namespace {
+
+// Argmax accuracy over the scored targets of fixed batches (MQAR answers, masked tokens).
+double batches_accuracy(LanguageModel& model, const std::vector<Batch>& batches) {
+  int64_t correct = 0, total = 0;
+  torch::NoGradGuard ng;
+  const at::Device dev = model.output_weight().device();
+  for (const auto& b : batches) {
+    ForwardContext ctx;
+    at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
+    auto [c, n] = lm_accuracy(model, h, b.targets.to(dev));
+    correct += c, total += n;
+  }
+  return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+}
 
 // Next-token prediction on a tokenized text file.
 class LmTask : public Task {
@@ -115,16 +131,7 @@ class MqarTask : public Task {
     return out;
   }
   nlohmann::json extra_metrics(LanguageModel& model, const std::vector<Batch>& batches) override {
-    int64_t correct = 0, total = 0;
-    torch::NoGradGuard ng;
-    const at::Device dev = model.output_weight().device();
-    for (const auto& b : batches) {
-      ForwardContext ctx;
-      at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
-      auto [c, n] = lm_accuracy(model, h, b.targets.to(dev));
-      correct += c, total += n;
-    }
-    return {{"accuracy", total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0}};
+    return {{"accuracy", batches_accuracy(model, batches)}};
   }
 
  private:
@@ -167,16 +174,7 @@ class MlmTask : public Task {
     return out;
   }
   nlohmann::json extra_metrics(LanguageModel& model, const std::vector<Batch>& batches) override {
-    int64_t correct = 0, total = 0;
-    torch::NoGradGuard ng;
-    const at::Device dev = model.output_weight().device();
-    for (const auto& b : batches) {
-      ForwardContext ctx;
-      at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
-      auto [c, n] = lm_accuracy(model, h, b.targets.to(dev));
-      correct += c, total += n;
-    }
-    return {{"mlm_accuracy", total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0}};
+    return {{"mlm_accuracy", batches_accuracy(model, batches)}};
   }
   const data::Tokenizer* tokenizer() const override { return lm_->tokenizer(); }
 
@@ -192,6 +190,28 @@ class MlmTask : public Task {
 };
 
 }  // namespace
+
+nlohmann::json evaluate_batches(LanguageModel& model, Task& task, const std::vector<Batch>& batches,
+                                at::ScalarType dtype, const at::Device& dev) {
+  model.eval();
+  torch::NoGradGuard ng;
+  AutocastGuard ac(dtype, dev);
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& b : batches) {
+    ForwardContext ctx;
+    at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
+    auto [loss, count] = lm_loss_sum(model, h, b.targets.to(dev));
+    sum += loss.item<double>();
+    n += count;
+  }
+  nlohmann::json r = task.extra_metrics(model, batches);
+  if (!r.is_object()) r = nlohmann::json::object();
+  r["valid_loss"] = n ? sum / static_cast<double>(n) : 0.0;
+  r["valid_ppl"] = std::exp(n ? sum / static_cast<double>(n) : 0.0);
+  r["valid_tokens"] = n;
+  return r;
+}
 
 std::unique_ptr<Task> make_task(const RunConfig& cfg, const std::string& run_dir) {
   if (cfg.data.task == "mqar") return std::make_unique<MqarTask>(cfg);

@@ -41,6 +41,11 @@ class Task {
 // there already (resume, evaluation), and tokenizes the text files into cached token files.
 std::unique_ptr<Task> make_task(const RunConfig& cfg, const std::string& run_dir);
 
+// Mean loss over fixed batches (valid_loss, valid_ppl, valid_tokens) plus the task's extra metrics,
+// in eval mode (the model is left in eval mode), without gradients, under `dtype` autocast.
+nlohmann::json evaluate_batches(LanguageModel& model, Task& task, const std::vector<Batch>& batches,
+                                at::ScalarType dtype, const at::Device& dev);
+
 // Where token files are cached: data.cache_dir, else $XDG_CACHE_HOME/lmforge/tokens
 // (~/.cache/lmforge/tokens).
 std::string default_token_cache_dir(const DataConfig& d);

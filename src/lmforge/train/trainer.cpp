@@ -27,30 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Mean loss (and per-token accuracy) over fixed validation batches, no dropout, no grad.
-nlohmann::json validate(LanguageModel& model, Task& task, const std::vector<Batch>& batches, at::ScalarType dtype,
-                        const at::Device& dev) {
-  model.eval();
-  torch::NoGradGuard ng;
-  AutocastGuard ac(dtype, dev);
-  double sum = 0;
-  int64_t n = 0;
-  for (const auto& b : batches) {
-    ForwardContext ctx;
-    at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
-    auto [loss, count] = lm_loss_sum(model, h, b.targets.to(dev));
-    sum += loss.item<double>();
-    n += count;
-  }
-  nlohmann::json r = task.extra_metrics(model, batches);
-  if (r.is_null()) r = nlohmann::json::object();
-  r["valid_loss"] = n ? sum / static_cast<double>(n) : 0.0;
-  r["valid_ppl"] = std::exp(n ? sum / static_cast<double>(n) : 0.0);
-  r["valid_tokens"] = n;
-  model.train();
-  return r;
-}
-
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), f, v);
@@ -179,7 +155,8 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     const bool eval_now = (tc.eval_every > 0 && step % tc.eval_every == 0) || step == tc.steps;
     if (eval_now && !valid.empty()) {
       auto t0 = Clock::now();
-      last_eval = validate(*model, *task, valid, dtype, dev);
+      last_eval = evaluate_batches(*model, *task, valid, dtype, dev);
+      model->train();
       last_eval["step"] = step;
       nlohmann::json rec = last_eval;
       rec["type"] = "eval";
