@@ -13,7 +13,7 @@ PY=/usr/bin/python3
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 for L in ${LS//,/ }; do
-  "$LMF" ops perf --op linear_attention --shape "B1_H8_L${L}_F64_D64_C64" --threads "$THREADS" --json > "$DIR/lmf_$L.json"
+  "$LMF" ops perf --op linear_attention --shape "B1_H8_L${L}_F64_D64_C64" --threads "$THREADS" --no-ref --json > "$DIR/lmf_$L.json"
 done
 $PY "$ROOT/bench/peers/linear_attention_peer.py" --L "$LS" --threads "$THREADS" ${PEER_ARGS:-} > "$DIR/peer.jsonl"
 $PY - "$DIR" "$LS" <<'PYEOF'
