@@ -163,7 +163,9 @@ configs = ["mqar"]
 name = "m"
 )");
   write_text(tmp / "both.toml", "description = \"both\"\ninclude = [\"quick\", \"" + tmp / "needs.toml" + "\", \"glue\"]\n");
-  auto r = run_lmforge("bench --dry-run --no-progress --suite " + tmp / "both.toml" + " --out " + tmp / "o");
+  // An empty --data folder: the glue suite's data is missing whether or not ../shared/data exists.
+  fs::create_directories(tmp / "nodata");
+  auto r = run_lmforge("bench --dry-run --no-progress --suite " + tmp / "both.toml" + " --data " + tmp / "nodata" + " --out " + tmp / "o");
   ASSERT_EQ(r.code, 0) << r.output;
   const json res = json::parse(read_text(tmp / "o/results.json"));
   EXPECT_EQ(res["status"], "planned");

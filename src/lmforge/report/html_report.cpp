@@ -136,7 +136,36 @@ std::string quality_label(const std::string& metric) {
   if (metric == "accuracy") return "MQAR accuracy";
   if (metric == "word_ppl") return "word perplexity";
   if (metric == "valid_ppl") return "valid perplexity (tokens)";
+  if (metric == "glue_mean") return "GLUE dev score (mean over tasks run)";
   return metric.empty() ? "quality" : metric;
+}
+
+// The GLUE part's per-task dev scores: task name -> (model -> score), for the runs that have one.
+// Columns are the tasks in the order first met.
+struct GlueGrid {
+  std::vector<std::string> tasks;
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> rows;  // "suite/model" -> task -> text
+};
+
+GlueGrid glue_grid(const json& runs) {
+  GlueGrid g;
+  for (const auto& run : runs) {
+    const json m = run.value("metrics", json::object());
+    if (!m.contains("glue")) continue;
+    const json dev = m["glue"].value("dev", json::object());
+    std::map<std::string, std::string> row;
+    for (const auto& [task, metrics] : dev.items()) {
+      if (std::find(g.tasks.begin(), g.tasks.end(), task) == g.tasks.end()) g.tasks.push_back(task);
+      std::string cellv;
+      for (const auto& [k, v] : metrics.items()) cellv += (cellv.empty() ? "" : " / ") + k + " " + fixed(v.get<double>(), 2);
+      row[task] = cellv;
+    }
+    const double mean = num(m["glue"], "mean_over_present");
+    if (std::isfinite(mean)) row["mean"] = fixed(mean, 2);
+    g.rows.emplace_back(text(run, "suite") + "/" + text(run, "name"), row);
+  }
+  if (!g.rows.empty()) g.tasks.push_back("mean");
+  return g;
 }
 
 }  // namespace
@@ -213,6 +242,19 @@ std::string render_markdown(const json& r) {
        << fixed(num(m, "infer_tokens_per_s"), 0) << " | " << fixed(num(m, "peak_rss_mb"), 0) << " | " << steps << " | "
        << note << " |\n";
   }
+  const GlueGrid g = glue_grid(r.value("runs", json::array()));
+  if (!g.rows.empty()) {
+    os << "\nGLUE dev scores (x100; mean = mean of the task scores run, MNLI = mean of m and mm)\n\n| model |";
+    for (const auto& t : g.tasks) os << " " << t << " |";
+    os << "\n|---|";
+    for (size_t i = 0; i < g.tasks.size(); ++i) os << "---|";
+    os << "\n";
+    for (const auto& [name, row] : g.rows) {
+      os << "| " << name << " |";
+      for (const auto& t : g.tasks) os << " " << (row.count(t) ? row.at(t) : "") << " |";
+      os << "\n";
+    }
+  }
   for (const auto& s : r.value("suites", json::array()))
     if (text(s, "status") == "skipped") os << "\nSuite " << text(s, "name") << " skipped: " << text(s, "reason") << "\n";
   return os.str();
@@ -265,8 +307,8 @@ std::string render_html(const json& r) {
   if (runs.empty()) {
     os << "<p>No model runs.</p>\n";
   } else {
-    os << "<p class=\"note\">Click a column to sort. Quality is MQAR answer accuracy (higher is better) or "
-          "word-level perplexity on the validation prefix (lower is better). Throughput: training tokens/s "
+    os << "<p class=\"note\">Click a column to sort. Quality is MQAR answer accuracy (higher is better), "
+          "word-level perplexity on the validation prefix (lower is better) or the mean GLUE dev score (higher is better). Throughput: training tokens/s "
           "(median over logged steps) and inference tokens/s (best no-grad forward of a training batch). "
           "Peak memory: the run's process high-water mark (VmHWM / max RSS).</p>\n";
     os << "<table class=\"results\" id=\"results\">\n<thead><tr><th>suite</th><th>model</th><th>status</th>"
@@ -297,6 +339,20 @@ std::string render_html(const json& r) {
       os << "<td class=\"err\" data-v=\"" << html_escape(err + note) << "\">" << html_escape(err);
       if (!note.empty()) os << (err.empty() ? "" : "<br>") << "<span class=\"note\">" << html_escape(note) << "</span>";
       os << "</td></tr>\n";
+    }
+    os << "</tbody>\n</table>\n";
+  }
+  const GlueGrid glue = glue_grid(runs);
+  if (!glue.rows.empty()) {
+    os << "<h2>GLUE dev scores</h2>\n<p class=\"note\">Metrics x100 as GLUE defines them (CoLA MCC, MRPC/QQP F1 and "
+          "accuracy, STS-B Pearson and Spearman, accuracy otherwise); mean = mean of the task scores run.</p>\n"
+          "<table class=\"results\" id=\"glue\">\n<thead><tr><th>model</th>";
+    for (const auto& t : glue.tasks) os << "<th>" << html_escape(t) << "</th>";
+    os << "</tr></thead>\n<tbody>\n";
+    for (const auto& [name, row] : glue.rows) {
+      os << "<tr>" << tcell(name);
+      for (const auto& t : glue.tasks) os << tcell(row.count(t) ? row.at(t) : "");
+      os << "</tr>\n";
     }
     os << "</tbody>\n</table>\n";
   }
