@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -351,6 +352,63 @@ BenchGlueOptions glue_options(const SuiteGlue& g, const std::string& glue_dir) {
 double num_or_nan(const json& j, const char* k) {
   auto it = j.find(k);
   return it != j.end() && it->is_number() ? it->get<double>() : std::nan("");
+}
+
+// Times every case's PyTorch peer (bench/peers/kernels_peer.py under Debian's python3, which has
+// torch) and merges peer_ms, peer_ms_fb, peer_peak_mb and the ratios into `results`. When the peer
+// cannot run (no python3 with torch, no script) the kernels keep their reference timings and
+// k["peer_error"] says why. Returns the command, for the report.
+std::string add_kernel_peers(json& results, const fs::path& dir, double seconds, int threads, json& k) {
+  const char* env_dir = std::getenv("LMFORGE_PEERS_DIR");
+  const fs::path script = fs::path(env_dir && *env_dir ? env_dir : built_in_peers_dir()) / "kernels_peer.py";
+  const char* env_py = std::getenv("LMFORGE_PYTHON");
+  const std::string py = env_py && *env_py ? env_py : "/usr/bin/python3";
+  const std::string cases = (dir / "ops_perf.json").string();
+  const std::vector<std::string> argv = {py, script.string(), "--cases", cases, "--threads", std::to_string(threads),
+                                         "--seconds", str(seconds)};
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
+  if (!fs::exists(py)) {
+    k["peer_error"] = str(py, " not found (the peers need Debian's python3 with python3-torch)");
+    return cmd;
+  }
+  if (!fs::exists(script)) {
+    k["peer_error"] = str("peer script '", script.string(), "' not found (set LMFORGE_PEERS_DIR to the source tree's bench/peers)");
+    return cmd;
+  }
+  const std::string out = (dir / "peers.jsonl").string(), log = (dir / "peers.log").string();
+  ChildResult cr = run_child(argv, out, log, 0, nullptr);
+  std::map<std::string, json> by_case;
+  std::istringstream is(read_file(out));
+  std::string line;
+  while (std::getline(is, line)) {
+    try {
+      json r = json::parse(line);
+      by_case[r.value("op", "") + "|" + r.value("shape", "") + "|" + r.value("dtype", "")] = r;
+    } catch (...) {
+    }
+  }
+  if (by_case.empty()) {
+    const std::string err = tail_lines(read_file(log), 1, 300);
+    k["peer_error"] = str("the peer produced no results (", describe_exit(cr.status), ")", err.empty() ? "" : ": " + err);
+    return cmd;
+  }
+  for (auto& e : results) {
+    auto it = by_case.find(e.value("op", "") + "|" + e.value("shape", "") + "|" + e.value("dtype", ""));
+    if (it == by_case.end()) continue;
+    const json& p = it->second;
+    if (p.contains("skipped")) e["peer_skipped"] = p["skipped"];
+    if (p.contains("error")) e["peer_error"] = p["error"];
+    for (const char* key : {"peer", "peer_ms", "peer_ms_fb", "peer_peak_mb"})
+      if (p.contains(key)) e[key] = p[key];
+    const double ms = num_or_nan(e, "ms"), fb = num_or_nan(e, "ms_fb"), pm = num_or_nan(p, "peer_ms"), pfb = num_or_nan(p, "peer_ms_fb");
+    const double mb = num_or_nan(e, "peak_mb"), pmb = num_or_nan(p, "peer_peak_mb");
+    if (ms > 0 && pm > 0) e["speedup_peer"] = pm / ms;
+    if (fb > 0 && pfb > 0) e["speedup_peer_fb"] = pfb / fb;
+    if (mb > 0 && pmb > 0) e["memory_ratio_peer"] = pmb / mb;
+  }
+  if (!(WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0)) k["peer_error"] = str("the peer ended early: ", describe_exit(cr.status));
+  return cmd;
 }
 
 }  // namespace
@@ -742,6 +800,15 @@ BenchOutcome run_bench(const BenchOptions& o) {
         if (fb > 0 && ref_fb > 0) e["speedup_fb"] = ref_fb / fb;
         k["results"].push_back(e);
       }
+    }
+    if (suite->kernels.peers && !k["results"].empty() && !stop_requested()) {
+      // The peer gets the threads `ops perf` was given (all cores unless its args say otherwise).
+      int threads = available_cores();
+      const auto& ka = suite->kernels.args;
+      for (size_t i = 0; i + 1 < ka.size(); ++i)
+        if (ka[i] == "--threads" && std::atoi(ka[i + 1].c_str()) > 0) threads = std::atoi(ka[i + 1].c_str());
+      k["peer_command"] = add_kernel_peers(k["results"], dir, suite->kernels.peer_seconds, threads, k);
+      say(str("bench: ", suite->name, ": PyTorch peers ", k.contains("peer_error") ? "not measured: " + k["peer_error"].get<std::string>() : "measured"));
     }
     if (stop_requested()) {
       k["status"] = "interrupted";
