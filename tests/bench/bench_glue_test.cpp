@@ -89,6 +89,7 @@ TEST(BenchGlue, PretrainFinetuneAndReport) {
     ASSERT_EQ(run["status"], "ok") << run.dump(2);
     const json& m = run["metrics"];
     EXPECT_EQ(m["quality_metric"], "glue_mean");
+    EXPECT_FALSE(m.contains("word_ppl")) << "an encoder has no next-word perplexity";
     EXPECT_TRUE(m["glue"]["dev"]["SST-2"].contains("acc")) << m.dump(2);
     EXPECT_TRUE(m["glue"]["dev"]["RTE"].contains("acc")) << m.dump(2);
     EXPECT_EQ(m["glue"]["skipped"], json::array({"CoLA"}));

@@ -166,7 +166,9 @@ nlohmann::json run_bench_model(const toml::table& config, const BenchModelOption
                                                        cfg.model.vocab_size, dtype, dev, o.infer_seconds);
     out["infer_batch"] = {cfg.train.batch_size, cfg.train.seq_len};
   }
-  if (run.tokenizer && !cfg.data.valid.empty() && !stop_requested()) {
+  // Perplexity of the next word is a decoder's measure; an encoder (MLM) is scored by its task's
+  // metrics (final_eval) and, in GLUE suites, by fine-tuning.
+  if (run.tokenizer && !cfg.data.valid.empty() && cfg.model.kind != "encoder" && !stop_requested()) {
     // Word-level perplexity (tokenizer-independent) with the sliding-window protocol on a prefix
     // of the validation file, cut at a line end so its word count is exact.
     const std::string valid = resolve_data_path(cfg.data, cfg.data.valid);
