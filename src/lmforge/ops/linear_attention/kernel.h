@@ -1,6 +1,7 @@
 // Raw-pointer kernels of chunked linear attention (op.h), one set per instruction set:
-// *_generic (plain C++, float and double) and *_avx512 (float, AVX-512 register-blocked GEMM
-// micro-kernel). Each runs the (batch*head) slices [bh0, bh1) and is called from at::parallel_for.
+// *_generic (plain C++, float and double), *_avx512 (float, AVX-512 register-blocked GEMM
+// micro-kernel) and *_amx_bf16 (bf16 in/out, AMX tile products, fp32 accumulation and states).
+// Each runs the (batch*head) slices [bh0, bh1) and is called from at::parallel_for.
 // The algorithm (shared by every ISA) is in driver.inc.
 #pragma once
 #include <cstdint>
@@ -28,6 +29,9 @@ void la_fwd_generic_f64(const LaArgs&, int64_t, int64_t);
 void la_bwd_generic_f64(const LaArgs&, int64_t, int64_t);
 void la_fwd_avx512_f32(const LaArgs&, int64_t, int64_t);
 void la_bwd_avx512_f32(const LaArgs&, int64_t, int64_t);
+// bf16 q, k, v (and g, y, dq, dk, dv) with fp32 den, on AMX tiles (cpu_amx.cpp).
+void la_fwd_amx_bf16(const LaArgs&, int64_t, int64_t);
+void la_bwd_amx_bf16(const LaArgs&, int64_t, int64_t);
 
 }  // namespace lak
 }  // namespace lmforge
