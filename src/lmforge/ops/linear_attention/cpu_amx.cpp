@@ -13,21 +13,30 @@
 // two A tiles (4, 5), two B tiles (6, 7).
 //
 // What is rounded to bf16 (and why). The inputs q, k, v and the upstream gradient g are bf16
-// already. A tile input must be bf16, so every operand that is itself computed is rounded once to
-// bf16 (RNE) before it feeds a product:
-//   forward   A = tril(Q K^T) before A V; the carried state S before Q S.
-//   backward  dn = g / den before dn V^T, dn S^T, V dn^T, tril(Q K^T)^T dn and Q^T dn;
-//             M = tril(dn V^T + dd 1^T) before M K, and M^T (computed directly as V dn^T + 1 dd^T)
-//             before M^T Q; tril(Q K^T)^T (computed as K Q^T) before its product with dn; the
-//             states S (as S^T), P and P^T before dn S^T, K P and V P^T.
-// Each such rounding is a relative error of at most 2^-9 on one operand of an fp32-accumulated
-// product, i.e. the same size as the rounding of the bf16 inputs themselves. Everything else stays
+// already. A tile input must be bf16, so every operand that is itself computed is rounded to bf16
+// (RNE) before it feeds a product:
+//   forward   the carried state S before Q S; A = tril(Q K^T) before A V, but as a pair
+//             A = hi + lo (hi = bf16(A), lo = bf16(A - hi): ~16 significant bits, one more product).
+//   backward  pass 1 (dQ) uses g itself (exact) and divides each row by den at the end:
+//             dQ_i = (M'_i K + g_i S^T - (g_i . y_i) z) / den_i with M' = tril(g V^T - (g . y) 1^T),
+//             M' as a hi + lo pair before M' K, S^T before g S^T. Pass 2 (dK, dV) uses
+//             dn = g / den rounded before V dn^T, tril(Q K^T)^T dn and Q^T dn; M^T (computed
+//             directly as V dn^T + 1 dd^T) before M^T Q; tril(Q K^T)^T (as K Q^T) before its
+//             product with dn; P and P^T before K P and V P^T.
+// Why the pairs and the unscaled g: dQ_i = sum_j k_j (g_i . (v_j - y_i)) / den_i is a cancelling
+// sum (A-weighted, v_j - y_i averages to zero), so a 2^-9 error in A (hence y) or in dn shows up
+// amplified in dQ. With plain bf16 A and dn, dQ's rms error was 0.5-1.0% (the fp32 kernel on the
+// same bf16 inputs: 0.17%, the bf16 rounding of its result); with the pairs, the unscaled g and an
+// fp32 copy of y saved by the forward for dd = -(g . y) / den (LaArgs::y32), y and the one-chunk
+// dQ match that path and the rest stay within 0.2-0.36% rms (L 64..2048, F = D = 64).
+// Each remaining rounding is a relative error of at most 2^-9 on one operand of an fp32-accumulated
+// product, i.e. the size of the rounding of the bf16 inputs themselves. Everything else stays
 // fp32: all accumulations, the carried states S, z (and P, p in the backward, which are summed in
 // fp32 tiles / fp32 vectors across chunks, never in bf16), the row sums of A, the denominators
-// (saved for the backward in fp32), dd = -(g.y)/den, and the divisions. Outputs y, dq, dk, dv are
-// rounded to bf16 once, at the end. The states are rounded only in the copy fed to the tiles
-// (re-made from the fp32 state after every chunk), so rounding errors do not accumulate along L.
-// Measured (lmforge ops test --isa amx): the worst error is 0.33 of the harness's bf16 bound
+// (saved for the backward in fp32), dd, and the divisions. Outputs y, dq, dk, dv are rounded to
+// bf16 once, at the end. The states are rounded only in the copy fed to the tiles (re-made from
+// the fp32 state after every chunk), so rounding errors do not accumulate along L.
+// Harness (lmforge ops test --isa amx): the worst error is 0.32 of the bf16 bound
 // (2e-2 + 2e-2 |ref|), against 0.12 for the fp32 kernel on widened bf16 inputs.
 // AMX state: the caller's ISA check (isa_supported(Isa::amx)) has requested the tile permission;
 // each call loads the tile configuration on its own thread and releases it before returning.
@@ -230,21 +239,27 @@ void add_colsum(const bf16* X, const float* w, int64_t n, int64_t Fp, float* z) 
   }
 }
 
-// out row (c valid of Cc columns) = bf16(X row + a * w), a scalar and w a padded fp32 vector (or none).
-inline void store_row(const float* x, float a, const float* w, float scale, int64_t c, bf16* out) {
+// out row (c valid of Cc columns) = bf16((X row + a * w) * scale), a scalar and w a padded fp32
+// vector (or none); out32 (optional) receives the same row in fp32.
+inline void store_row(const float* x, float a, const float* w, float scale, int64_t c, bf16* out,
+                      float* out32 = nullptr) {
   const __m512 va = _mm512_set1_ps(a), vs = _mm512_set1_ps(scale);
   for (int64_t j = 0; j < c; j += 16) {
     const __mmask16 m = mask16(c - j);
     __m512 r = _mm512_maskz_loadu_ps(m, x + j);
     if (w) r = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, w + j), r);
-    store_bf16(out + j, _mm512_mul_ps(r, vs), m);
+    r = _mm512_mul_ps(r, vs);
+    store_bf16(out + j, r, m);
+    if (out32) _mm512_mask_storeu_ps(out32 + j, m, r);
   }
 }
 
 // bf16 rounding of an fp32 matrix with a triangle kept: keep (i, j) when lower ? j <= i : j >= i,
 // optionally adding add[i] (lower, row term) or add[j] (upper, column term) to the kept entries first.
 // Also returns the row sums of the kept fp32 entries in rowsum (if given). All np x np entries written.
-void tri_round(float* X, int64_t np, int64_t ld, bool lower, const float* add, float* rowsum, bf16* out, int64_t ldo) {
+// lo (optional): the rounding error, bf16(x - hi), so hi + lo carries ~16 significant bits.
+void tri_round(float* X, int64_t np, int64_t ld, bool lower, const float* add, float* rowsum, bf16* out, int64_t ldo,
+               bf16* lo = nullptr) {
   for (int64_t i = 0; i < np; ++i) {
     float* x = X + i * ld;
     __m512 acc = _mm512_setzero_ps();
@@ -256,7 +271,12 @@ void tri_round(float* X, int64_t np, int64_t ld, bool lower, const float* add, f
       __m512 v = _mm512_maskz_loadu_ps(keep, x + j);
       if (add) v = _mm512_maskz_add_ps(keep, v, lower ? _mm512_set1_ps(add[i]) : _mm512_loadu_ps(add + j));
       acc = _mm512_add_ps(acc, v);
-      _mm256_storeu_si256((__m256i*)(out + i * ldo + j), cvt16(v));
+      const __m256i h = cvt16(v);
+      _mm256_storeu_si256((__m256i*)(out + i * ldo + j), h);
+      if (lo) {
+        const __m512 hv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        _mm256_storeu_si256((__m256i*)(lo + i * ldo + j), cvt16(_mm512_sub_ps(v, hv)));
+      }
     }
     if (rowsum) rowsum[i] = _mm512_reduce_add_ps(acc);
   }
@@ -265,11 +285,11 @@ void tri_round(float* X, int64_t np, int64_t ld, bool lower, const float* add, f
 // ---- per-thread scratch: padded chunk blocks and packed operands ----
 struct Work {
   int64_t C, F, D, Cp, Fp, Dp;
-  std::vector<bf16> Qb, Kb, Vb, Ab, Gb, Tb;      // Gb: dn (Cp x Dp), Tb: Sb / Pb (Fp x Dp)
+  std::vector<bf16> Qb, Kb, Vb, Ab, Ab2, Gb, Tb;      // Gb: dn (Cp x Dp), Tb: Sb / Pb (Fp x Dp)
   std::vector<uint32_t> KT2, KT16, Kp, Qp, QT2, QT16, Vp, VT2, dnT2, dnp, SP, StP, tmp;
   std::vector<float> Af, Yf, Y2, S, z, dd, dnf, sums;
   Work(int64_t C_, int64_t F_, int64_t D_) : C(C_), F(F_), D(D_), Cp(up32(C_)), Fp(up32(F_)), Dp(up32(D_)) {
-    Qb.resize(Cp * Fp), Kb.resize(Cp * Fp), Vb.resize(Cp * Dp), Ab.resize(Cp * Cp), Gb.resize(Cp * Dp);
+    Qb.resize(Cp * Fp), Kb.resize(Cp * Fp), Vb.resize(Cp * Dp), Ab.resize(Cp * Cp), Ab2.resize(Cp * Cp), Gb.resize(Cp * Dp);
     Tb.resize(Fp * Dp);
     const int64_t wf = Cp * Fp / 2, wd = Cp * Dp / 2;
     KT2.resize(wf), KT16.resize(wf), Kp.resize(wf), Qp.resize(wf), QT2.resize(wf), QT16.resize(wf), tmp.resize(std::max(wf, wd));
@@ -298,7 +318,8 @@ struct Work {
     add_colsum(Kb.data(), nullptr, np, Fp, z.data());
   }
   // dn = g / den (bf16 padded Gb, fp32 dnf) and dd = -(g . y) / den for the chunk's rows.
-  void load_grads(const bf16* g, const bf16* y, const float* den, int64_t n, int64_t np) {
+  // unscaled: Gb = g itself and dd = -(g . y) (exact bf16 tile input; the caller divides by den).
+  void load_grads(const bf16* g, const float* y, const float* den, int64_t n, int64_t np, bool unscaled = false) {
     for (int64_t i = 0; i < np; ++i) {
       float* dn = dnf.data() + i * Dp;
       if (i >= n) {
@@ -306,12 +327,12 @@ struct Work {
         dd[i] = 0;
         continue;
       }
-      const float inv = 1.f / den[i];
+      const float inv = unscaled ? 1.f : 1.f / den[i];
       __m512 gy = _mm512_setzero_ps();
       for (int64_t d = 0; d < Dp; d += 16) {
         const __mmask16 m = mask16(D - d);
         const __m512 gv = load_bf16(g + i * D + d, m);
-        gy = _mm512_fmadd_ps(gv, load_bf16(y + i * D + d, m), gy);
+        gy = _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(m, y + i * D + d), gy);
         _mm512_storeu_ps(dn + d, _mm512_mul_ps(gv, _mm512_set1_ps(inv)));
       }
       dd[i] = -_mm512_reduce_add_ps(gy) * inv;
@@ -331,6 +352,7 @@ void fwd_amx(const LaArgs& a, int64_t bh0, int64_t bh1) {
     const bf16* k = static_cast<const bf16*>(a.k) + bh * L * F;
     const bf16* v = static_cast<const bf16*>(a.v) + bh * L * D;
     bf16* y = static_cast<bf16*>(a.y) + bh * L * D;
+    float* y32 = a.y32 ? static_cast<float*>(a.y32) + bh * L * D : nullptr;
     float* den = static_cast<float*>(a.den) + bh * L;
     w.reset_state();
     if (!a.causal) {
@@ -350,9 +372,10 @@ void fwd_amx(const LaArgs& a, int64_t bh0, int64_t bh1) {
         // A = tril(Q K^T): B operand = K as words, transposed (pairs along F)
         transpose_words(reinterpret_cast<const uint32_t*>(w.Kb.data()), np, Fp / 2, Fp / 2, w.KT2.data(), Cp);
         tgemm(Tri::n_lower, np, np, Fp, w.Qb.data(), Fp, w.KT2.data(), Cp, w.Af.data(), Cp, false);
-        tri_round(w.Af.data(), np, Cp, true, nullptr, w.sums.data(), w.Ab.data(), Cp);
+        tri_round(w.Af.data(), np, Cp, true, nullptr, w.sums.data(), w.Ab.data(), Cp, w.Ab2.data());
         vnni(w.Vb.data(), np, Dp, Dp, w.Vp.data(), Dp);
         tgemm(Tri::k_lower, np, Dp, np, w.Ab.data(), Cp, w.Vp.data(), Dp, Yf, Dp, false);
+        tgemm(Tri::k_lower, np, Dp, np, w.Ab2.data(), Cp, w.Vp.data(), Dp, Yf, Dp, true);
         tgemm(Tri::none, np, Dp, Fp, w.Qb.data(), Fp, w.SP.data(), Dp, Yf, Dp, true);
       } else {
         tgemm(Tri::none, np, Dp, Fp, w.Qb.data(), Fp, w.SP.data(), Dp, Yf, Dp, false);
@@ -361,7 +384,7 @@ void fwd_amx(const LaArgs& a, int64_t bh0, int64_t bh1) {
       for (int64_t i = 0; i < n; ++i) {
         const float r = w.sums[i] + dot_row(w.Qb.data() + i * Fp, w.z.data(), Fp) + eps;
         den[t0 + i] = r;
-        store_row(Yf + i * Dp, 0.f, nullptr, 1.f / r, D, y + (t0 + i) * D);
+        store_row(Yf + i * Dp, 0.f, nullptr, 1.f / r, D, y + (t0 + i) * D, y32 ? y32 + (t0 + i) * D : nullptr);
       }
       if (a.causal) {
         w.absorb_kv(np, false, true);  // reuses Kb, Vb, Vp of this chunk
@@ -388,7 +411,7 @@ void bwd_amx(const LaArgs& a, int64_t bh0, int64_t bh1) {
     const bf16* q = static_cast<const bf16*>(a.q) + bh * L * F;
     const bf16* k = static_cast<const bf16*>(a.k) + bh * L * F;
     const bf16* v = static_cast<const bf16*>(a.v) + bh * L * D;
-    const bf16* y = static_cast<const bf16*>(a.y) + bh * L * D;
+    const float* y = static_cast<const float*>(a.y32) + bh * L * D;
     const float* den = static_cast<const float*>(a.den) + bh * L;
     const bf16* g = static_cast<const bf16*>(a.g) + bh * L * D;
     bf16* dq = static_cast<bf16*>(a.dq) + bh * L * F;
@@ -407,20 +430,22 @@ void bwd_amx(const LaArgs& a, int64_t bh0, int64_t bh1) {
     }
     for (int64_t t0 = 0; t0 < L; t0 += C) {
       const int64_t n = std::min(C, L - t0), np = up32(n);
-      w.load_grads(g + t0 * D, y + t0 * D, den + t0, n, np);
+      w.load_grads(g + t0 * D, y + t0 * D, den + t0, n, np, /*unscaled=*/true);  // dQ row i = (...) / den_i
       if (a.causal) {
         w.load_k(k + t0 * F, n, np), w.load_v(v + t0 * D, n, np);
         // M = tril(dn V^T + dd 1^T): B operand = V as words, transposed (pairs along D)
         transpose_words(reinterpret_cast<const uint32_t*>(w.Vb.data()), np, Dp / 2, Dp / 2, w.VT2.data(), Cp);
         tgemm(Tri::n_lower, np, np, Dp, w.Gb.data(), Dp, w.VT2.data(), Cp, w.Af.data(), Cp, false);
-        tri_round(w.Af.data(), np, Cp, true, w.dd.data(), nullptr, w.Ab.data(), Cp);
+        tri_round(w.Af.data(), np, Cp, true, w.dd.data(), nullptr, w.Ab.data(), Cp, w.Ab2.data());
         vnni(w.Kb.data(), np, Fp, Fp, w.Kp.data(), Fp);
         tgemm(Tri::k_lower, np, Fp, np, w.Ab.data(), Cp, w.Kp.data(), Fp, Xf, Fp, false);
+        tgemm(Tri::k_lower, np, Fp, np, w.Ab2.data(), Cp, w.Kp.data(), Fp, Xf, Fp, true);
         tgemm(Tri::none, np, Fp, Dp, w.Gb.data(), Dp, w.StP.data(), Fp, Xf, Fp, true);
       } else {
         tgemm(Tri::none, np, Fp, Dp, w.Gb.data(), Dp, w.StP.data(), Fp, Xf, Fp, false);
       }
-      for (int64_t i = 0; i < n; ++i) store_row(Xf + i * Fp, w.dd[i], w.z.data(), 1.f, F, dq + (t0 + i) * F);
+      for (int64_t i = 0; i < n; ++i)
+        store_row(Xf + i * Fp, w.dd[i], w.z.data(), 1.f / den[t0 + i], F, dq + (t0 + i) * F);
       if (a.causal) {
         w.absorb_kv(np, true, false);
         state_t(w, w.S.data(), w.StP.data());

@@ -16,6 +16,9 @@ struct LaArgs {
   // forward: q, k (BH, L, F), v (BH, L, D) -> y (BH, L, D), den (BH, L) (= phi_q.z + eps)
   const void *q = nullptr, *k = nullptr, *v = nullptr;
   void *y = nullptr, *den = nullptr;
+  // AMX bf16 kernels: an fp32 copy of y (BH, L, D), written by the forward when set and read by the
+  // backward instead of the bf16 y (dd = -(g . y) / den feeds a cancelling sum: see cpu_amx.cpp).
+  void* y32 = nullptr;
   // backward: g = dL/dy (BH, L, D), and y, den from the forward -> dq, dk (BH, L, F), dv (BH, L, D)
   const void* g = nullptr;
   void *dq = nullptr, *dk = nullptr, *dv = nullptr;

@@ -4,8 +4,8 @@
 // the AVX-512 fp32 kernel (bf16 widened on entry), avx2 -> the generic fp32 kernel, ref -> the
 // masked-quadratic oracle through autograd; float64 always takes the generic kernel (finite
 // differences). LMFORGE_ISA=avx512 therefore pins the fp32 kernel for bf16 inputs too.
-// Saved for backward: the inputs, the output (fp32, or bf16 on the AMX path) and the fp32 (B, H, L)
-// denominator; the backward
+// Saved for backward: the inputs, the output in fp32 (on the AMX path an fp32 copy written next to
+// the bf16 output) and the fp32 (B, H, L) denominator; the backward
 // recomputes the chunk-local attention blocks and carries its own F x D states (driver.inc).
 #include "lmforge/ops/linear_attention/op.h"
 
@@ -60,9 +60,13 @@ struct LinearAttentionFn : public torch::autograd::Function<LinearAttentionFn> {
       LaArgs a = args_of(q, v, causal, chunk, eps);
       at::Tensor y = at::empty(v.sizes(), v.options());
       at::Tensor den = at::empty({q.size(0), q.size(1), q.size(2)}, v.options().dtype(at::kFloat));
+      // The backward needs y in fp32 (see cpu_amx.cpp); written only when a gradient can be asked for.
+      const bool grad = q0.requires_grad() || k0.requires_grad() || v0.requires_grad();
+      at::Tensor y32 = grad ? at::empty(v.sizes(), v.options().dtype(at::kFloat)) : at::Tensor();
       a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.y = y.data_ptr(), a.den = den.data_ptr();
+      a.y32 = grad ? y32.data_ptr() : nullptr;
       run(la_fwd_amx_bf16, a);
-      ctx->save_for_backward({q0, k0, v0, y, den});
+      ctx->save_for_backward({q0, k0, v0, y32, den});
       return y;
     }
     const at::ScalarType wt = work_type(q0.scalar_type());
@@ -85,7 +89,7 @@ struct LinearAttentionFn : public torch::autograd::Function<LinearAttentionFn> {
       LaArgs a = args_of(q, v, ctx->saved_data["causal"].toBool(), ctx->saved_data["chunk"].toInt(),
                          ctx->saved_data["eps"].toDouble());
       at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
-      a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.y = y.data_ptr(), a.den = den.data_ptr();
+      a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.y32 = y.data_ptr(), a.den = den.data_ptr();
       a.g = g.data_ptr(), a.dq = dq.data_ptr(), a.dk = dk.data_ptr(), a.dv = dv.data_ptr();
       run(la_bwd_amx_bf16, a);
       return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
