@@ -4,6 +4,8 @@
 # B=1, 8 heads, F=D=64, fp32 and bf16, forward and forward+backward, best of N, peak memory.
 # Prints a markdown table with the ratio (peer ms / lmforge ms: above 1 means lmforge is faster).
 # Usage: bench/linear_attention.sh [L list] [threads]     e.g. bench/linear_attention.sh 1024,4096 2
+# Env: LMF_ARGS (extra `lmforge ops perf` flags, e.g. "--seconds 2": more repetitions, best taken),
+#      PEER_ARGS (extra peer flags, e.g. "--max-gb 8").
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LS=${1:-1024,2048,4096,8192,16384,32768}
@@ -13,7 +15,7 @@ PY=/usr/bin/python3
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 for L in ${LS//,/ }; do
-  "$LMF" ops perf --op linear_attention --shape "B1_H8_L${L}_F64_D64_C64" --threads "$THREADS" --no-ref --json > "$DIR/lmf_$L.json"
+  "$LMF" ops perf --op linear_attention --shape "B1_H8_L${L}_F64_D64_C64" --threads "$THREADS" --no-ref --json ${LMF_ARGS:-} > "$DIR/lmf_$L.json"
 done
 $PY "$ROOT/bench/peers/linear_attention_peer.py" --L "$LS" --threads "$THREADS" ${PEER_ARGS:-} > "$DIR/peer.jsonl"
 $PY - "$DIR" "$LS" <<'PYEOF'

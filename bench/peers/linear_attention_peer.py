@@ -11,6 +11,23 @@ Run with Debian's /usr/bin/python3 (python3-torch 1.13).
 """
 import argparse, json, resource, subprocess, sys, time
 
+def quadratic(q, k, v, eps=1e-6):
+    import torch
+    A = torch.matmul(q, k.transpose(-2, -1)).tril()
+    return torch.matmul(A, v) / (A.sum(-1, keepdim=True) + eps)
+
+
+def cumsum(q, k, v, eps=1e-6):
+    import torch
+    S = torch.cumsum(k.unsqueeze(-1) * v.unsqueeze(-2), dim=2)      # (B, H, L, F, D)
+    num = torch.matmul(q.unsqueeze(-2), S).squeeze(-2)
+    den = (q * torch.cumsum(k, dim=2)).sum(-1, keepdim=True)
+    return num / (den + eps)
+
+
+FORMS = {"quadratic": quadratic, "cumsum": cumsum}
+
+
 def measure(form, L, dtype, mode, B, H, F, D, threads, reps, eps=1e-6):
     import torch
     torch.set_num_threads(threads)
@@ -21,26 +38,16 @@ def measure(form, L, dtype, mode, B, H, F, D, threads, reps, eps=1e-6):
     v = torch.randn(B, H, L, D).to(dt)
     g = torch.randn(B, H, L, D).to(dt)
 
-    def quadratic(q, k, v):
-        A = torch.matmul(q, k.transpose(-2, -1)).tril()
-        return torch.matmul(A, v) / (A.sum(-1, keepdim=True) + eps)
-
-    def cumsum(q, k, v):
-        S = torch.cumsum(k.unsqueeze(-1) * v.unsqueeze(-2), dim=2)      # (B, H, L, F, D)
-        num = torch.matmul(q.unsqueeze(-2), S).squeeze(-2)
-        den = (q * torch.cumsum(k, dim=2)).sum(-1, keepdim=True)
-        return num / (den + eps)
-
-    fn = quadratic if form == "quadratic" else cumsum
+    fn = FORMS[form]
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     best = float("inf")
     for _ in range(reps):
         if mode == "fwd":
             with torch.no_grad():
-                t0 = time.perf_counter(); y = fn(q, k, v); t1 = time.perf_counter()
+                t0 = time.perf_counter(); y = fn(q, k, v, eps); t1 = time.perf_counter()
         else:
             qq, kk, vv = (x.detach().requires_grad_() for x in (q, k, v))
-            t0 = time.perf_counter(); y = fn(qq, kk, vv); y.backward(g); t1 = time.perf_counter()
+            t0 = time.perf_counter(); y = fn(qq, kk, vv, eps); y.backward(g); t1 = time.perf_counter()
         best = min(best, (t1 - t0) * 1e3)
         del y
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - base

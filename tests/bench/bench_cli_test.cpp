@@ -4,6 +4,7 @@
 // suites whose pieces are missing.
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -150,6 +151,48 @@ name = "second"
   EXPECT_NE(read_text(tmp / "log.txt").find("report: "), std::string::npos);
 }
 
+// The kernels part with its PyTorch peers on one small perf shape: with Debian's python3 + torch
+// the peer's timings and the ratios are merged per case; with the peer script missing the
+// reference timings stay and the report says why.
+TEST(BenchCli, KernelsAgainstPyTorchPeers) {
+  TempDir tmp("bench");
+  write_text(tmp / "k.toml", R"(
+description = "one monarch shape"
+[kernels]
+enabled = true
+args = ["--op", "monarch", "--shape", "B4096_d1024_nb4", "--seconds", "0.01", "--threads", "1", "--no-ref"]
+peers = true
+peer_seconds = 0.01
+)");
+  const bool have_torch = std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") == 0;
+  auto r = run_lmforge("bench --no-progress --suite " + tmp / "k.toml" + " --out " + tmp / "o");
+  ASSERT_EQ(r.code, 0) << r.output;
+  json res = json::parse(read_text(tmp / "o/results.json"));
+  ASSERT_EQ(res["kernels"].size(), 1u);
+  const json& k = res["kernels"][0];
+  ASSERT_EQ(k["results"].size(), 2u) << k.dump(2);  // fp32 and bf16
+  if (have_torch) {
+    for (const auto& x : k["results"]) {
+      EXPECT_EQ(x["peer"], "two-bmm Monarch (fly)") << x.dump(2);
+      EXPECT_GT(x["speedup_peer"].get<double>(), 0) << x.dump(2);
+      EXPECT_GT(x["speedup_peer_fb"].get<double>(), 0) << x.dump(2);
+    }
+    EXPECT_NE(read_text(tmp / "o/results.md").find("| monarch | B4096_d1024_nb4 |"), std::string::npos);
+    EXPECT_NE(read_text(tmp / "o/report.html").find("two-bmm Monarch (fly)"), std::string::npos);
+  } else {
+    EXPECT_FALSE(k.value("peer_error", "").empty()) << k.dump(2);
+  }
+  // No peer script: the timings against the reference stay, the reason is recorded.
+  ::setenv("LMFORGE_PEERS_DIR", (tmp / "nowhere").c_str(), 1);
+  r = run_lmforge("bench --no-progress --suite " + tmp / "k.toml" + " --out " + tmp / "o3");
+  ::unsetenv("LMFORGE_PEERS_DIR");
+  ASSERT_EQ(r.code, 0) << r.output;
+  res = json::parse(read_text(tmp / "o3/results.json"));
+  EXPECT_EQ(res["kernels"][0]["status"], "ok");
+  EXPECT_NE(res["kernels"][0].value("peer_error", "").find("not found"), std::string::npos) << res["kernels"][0].dump(2);
+  EXPECT_TRUE(res["kernels"][0]["results"][0].contains("ms_fb"));
+}
+
 TEST(BenchCli, DryRunPlansEveryMixerAndSkipsMissingPieces) {
   TempDir tmp("bench");
   write_text(tmp / "needs.toml", R"(
@@ -163,7 +206,9 @@ configs = ["mqar"]
 name = "m"
 )");
   write_text(tmp / "both.toml", "description = \"both\"\ninclude = [\"quick\", \"" + tmp / "needs.toml" + "\", \"glue\"]\n");
-  auto r = run_lmforge("bench --dry-run --no-progress --suite " + tmp / "both.toml" + " --out " + tmp / "o");
+  // An empty --data folder: the glue suite's data is missing whether or not ../shared/data exists.
+  fs::create_directories(tmp / "nodata");
+  auto r = run_lmforge("bench --dry-run --no-progress --suite " + tmp / "both.toml" + " --data " + tmp / "nodata" + " --out " + tmp / "o");
   ASSERT_EQ(r.code, 0) << r.output;
   const json res = json::parse(read_text(tmp / "o/results.json"));
   EXPECT_EQ(res["status"], "planned");

@@ -35,6 +35,34 @@ TEST(BenchSuite, QuickSweepsEveryRegisteredMixer) {
   EXPECT_GT(s.budget.suite_minutes, 0);
 }
 
+TEST(BenchSuite, GluePartParsesWithPerTaskOverrides) {
+  Suite s = parse_suite(R"(
+[glue]
+tasks = ["SST-2", "RTE"]
+corpus = ["a.txt"]
+corpus_glue_train = false
+epochs = 2
+lr = 1e-4
+[glue.task.SST-2]
+epochs = 1
+max_train = 100
+)", "x", "x.toml");
+  ASSERT_TRUE(s.glue.enabled());
+  EXPECT_EQ(s.glue.tasks, (std::vector<std::string>{"SST-2", "RTE"}));
+  EXPECT_FALSE(s.glue.corpus_glue_train);
+  EXPECT_EQ(s.glue.finetune.epochs, 2);
+  ASSERT_EQ(s.glue.per_task.count("SST-2"), 1u);
+  EXPECT_EQ(s.glue.per_task["SST-2"].epochs, 1);
+  EXPECT_EQ(s.glue.per_task["SST-2"].max_train, 100);
+  EXPECT_DOUBLE_EQ(s.glue.per_task["SST-2"].lr, 1e-4);  // the shared keys under the task's own
+  EXPECT_FALSE(load_suite("glue").glue.tasks.empty());
+  // Unknown keys, a per-task table for a task not listed, a wrong type.
+  EXPECT_THROW(parse_suite("[glue]\ntasks = [\"RTE\"]\nepoch = 2\n", "x", "x.toml"), ConfigError);
+  EXPECT_THROW(parse_suite("[glue]\ntasks = [\"RTE\"]\n[glue.task.SST-2]\nepochs = 1\n", "x", "x.toml"), ConfigError);
+  EXPECT_THROW(parse_suite("[glue]\ntasks = [\"RTE\"]\n[glue.task.RTE]\nepoch = 1\n", "x", "x.toml"), ConfigError);
+  EXPECT_THROW(parse_suite("[glue]\ntasks = \"RTE\"\n", "x", "x.toml"), ConfigError);
+}
+
 TEST(BenchSuite, UnknownKeysAreRefused) {
   EXPECT_THROW(parse_suite("[budget]\nstep = 3\n", "x", "x.toml"), ConfigError);
   EXPECT_THROW(parse_suite("descriptio = \"a\"\n", "x", "x.toml"), ConfigError);

@@ -85,6 +85,48 @@ TEST(LinearAttentionOp, Fp32BackwardMatchesFloat64Autograd) {
   }
 }
 
+TEST(LinearAttentionOp, Bf16TakesTheAmxKernelOnlyUnderAmx) {
+  // bf16 features with tails for the AMX kernel's 32-padding (L = 150, chunk 48, F = 72, D = 50).
+  // LMFORGE_ISA=avx512 (here ScopedIsa) must keep the old path: the fp32 kernel on widened inputs,
+  // bit for bit. Under amx, the AMX tile kernel's bf16 outputs and gradients must be about as
+  // accurate as that path against float64 autograd on the same bf16 values: rms error / rms value
+  // <= 5e-3 for y, dq, dk, dv (measured, F = D = 64, L 64..2048: widened path 1.4e-3..1.7e-3 (the
+  // bf16 rounding of the results), AMX 1.4e-3..3.6e-3).
+  if (!isa_supported(Isa::avx512)) GTEST_SKIP() << "no AVX-512 on this machine";
+  Inputs in = make(1, 2, 150, 72, 50, at::kBFloat16);
+  LinearAttentionOptions o;
+  o.chunk = 48;
+  at::Tensor g = at::randn({1, 2, 150, 50}).to(at::kBFloat16);
+  auto run = [&](at::ScalarType dt, bool ref) {
+    at::Tensor q = in.q.to(dt).detach().clone().requires_grad_(), k = in.k.to(dt).detach().clone().requires_grad_(),
+               v = in.v.to(dt).detach().clone().requires_grad_();
+    at::Tensor y = ref ? linear_attention_ref(q, k, v, o) : linear_attention(q, k, v, o);
+    y.backward(g.to(dt));
+    return std::vector<at::Tensor>{y, q.grad(), k.grad(), v.grad()};
+  };
+  std::vector<at::Tensor> wide;
+  {
+    ScopedIsa pin(Isa::avx512);
+    wide = run(at::kFloat, false);
+    std::vector<at::Tensor> b = run(at::kBFloat16, false);
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(b[i].scalar_type(), at::kBFloat16);
+      EXPECT_TRUE(at::equal(b[i], wide[i].to(at::kBFloat16))) << "tensor " << i;
+    }
+  }
+  if (!isa_supported(Isa::amx)) GTEST_SKIP() << "no AMX on this machine";
+  const std::vector<at::Tensor> exact = run(at::kDouble, true);
+  auto rms_rel = [](const at::Tensor& a, const at::Tensor& b) {
+    return ((a.to(at::kDouble) - b).pow(2).mean().sqrt() / b.pow(2).mean().sqrt()).item<double>();
+  };
+  ScopedIsa pin(Isa::amx);
+  std::vector<at::Tensor> b = run(at::kBFloat16, false);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(b[i].scalar_type(), at::kBFloat16);
+    EXPECT_LT(rms_rel(b[i], exact[i]), 5e-3) << "tensor " << i << " (widened path: " << rms_rel(wide[i], exact[i]) << ")";
+  }
+}
+
 TEST(LinearAttentionOp, StepContinuesPrefillExactly) {
   Inputs in = make(2, 2, 30, 5, 4);
   at::Tensor want = linear_attention_ref(in.q, in.k, in.v);

@@ -9,6 +9,8 @@
 #include "lmforge/core/precision.h"
 #include "lmforge/core/signals.h"
 #include "lmforge/data/token_file.h"
+#include "lmforge/data/glue.h"
+#include "lmforge/eval/glue_finetune.h"
 #include "lmforge/eval/perplexity.h"
 #include "lmforge/models/language_model.h"
 #include "lmforge/train/checkpoint.h"
@@ -78,7 +80,70 @@ nlohmann::json final_eval(LanguageModel& model, const RunConfig& cfg, const std:
   return evaluate_batches(model, *task, batches, dtype, dev);
 }
 
+// Fine-tunes the trained encoder in run_dir on each task whose train.tsv is present and scores the
+// dev files. Tasks without data are listed under glue_skipped, not failed: a suite runs on what is there.
+nlohmann::json glue_eval(const std::string& run_dir, const BenchGlueOptions& g, const std::string& precision) {
+  nlohmann::json out = {{"dev", nlohmann::json::object()}, {"task_score", nlohmann::json::object()},
+                        {"seconds", nlohmann::json::object()}, {"skipped", nlohmann::json::array()}};
+  std::map<std::string, eval::MetricList> results;
+  for (const BenchGlueTask& t : g.tasks) {
+    if (stop_requested()) break;
+    const data::GlueTask& task = data::glue_task(t.name);
+    if (!fs::exists(fs::path(g.data_dir) / task.dir / "train.tsv")) {
+      out["skipped"].push_back(task.name);
+      continue;
+    }
+    GlueFinetuneOptions o;
+    o.epochs = t.epochs;
+    o.batch_size = t.batch_size;
+    o.lr = t.lr;
+    o.max_train = t.max_train;
+    o.max_eval = t.max_eval;
+    o.max_len = t.max_len;
+    o.precision = precision;
+    o.quiet = true;
+    const auto t0 = Clock::now();
+    for (auto& [name, metrics] : finetune_glue(task, run_dir, g.data_dir, o, "", "")) {
+      for (const auto& [k, v] : metrics) out["dev"][name][k] = v;
+      results[name] = metrics;
+    }
+    out["seconds"][task.name] = std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  const eval::GlueSummary s = eval::summarize_glue(results);
+  for (const auto& [n, v] : s.task_score) out["task_score"][n] = v;
+  if (s.n_present > 0) out["mean_over_present"] = s.avg_present;
+  out["n_present"] = s.n_present;
+  if (s.avg8_complete) out["avg_8_without_wnli"] = s.avg8;
+  if (s.glue_complete) out["glue_score_9"] = s.glue_score;
+  return out;
+}
+
 }  // namespace
+
+BenchGlueOptions parse_bench_glue(const nlohmann::json& j) {
+  BenchGlueOptions g;
+  g.data_dir = j.value("data", "");
+  for (const auto& t : j.value("tasks", nlohmann::json::array())) {
+    BenchGlueTask x;
+    x.name = t.at("name").get<std::string>();
+    x.epochs = t.value("epochs", x.epochs);
+    x.batch_size = t.value("batch_size", x.batch_size);
+    x.lr = t.value("lr", x.lr);
+    x.max_train = t.value("max_train", x.max_train);
+    x.max_eval = t.value("max_eval", x.max_eval);
+    x.max_len = t.value("max_len", x.max_len);
+    g.tasks.push_back(x);
+  }
+  return g;
+}
+
+nlohmann::json to_json(const BenchGlueOptions& g) {
+  nlohmann::json j = {{"data", g.data_dir}, {"tasks", nlohmann::json::array()}};
+  for (const auto& t : g.tasks)
+    j["tasks"].push_back({{"name", t.name}, {"epochs", t.epochs}, {"batch_size", t.batch_size}, {"lr", t.lr},
+                          {"max_train", t.max_train}, {"max_eval", t.max_eval}, {"max_len", t.max_len}});
+  return j;
+}
 
 nlohmann::json run_bench_model(const toml::table& config, const BenchModelOptions& o) {
   TrainOptions to;
@@ -101,7 +166,9 @@ nlohmann::json run_bench_model(const toml::table& config, const BenchModelOption
                                                        cfg.model.vocab_size, dtype, dev, o.infer_seconds);
     out["infer_batch"] = {cfg.train.batch_size, cfg.train.seq_len};
   }
-  if (run.tokenizer && !cfg.data.valid.empty() && !stop_requested()) {
+  // Perplexity of the next word is a decoder's measure; an encoder (MLM) is scored by its task's
+  // metrics (final_eval) and, in GLUE suites, by fine-tuning.
+  if (run.tokenizer && !cfg.data.valid.empty() && cfg.model.kind != "encoder" && !stop_requested()) {
     // Word-level perplexity (tokenizer-independent) with the sliding-window protocol on a prefix
     // of the validation file, cut at a line end so its word count is exact.
     const std::string valid = resolve_data_path(cfg.data, cfg.data.valid);
@@ -125,6 +192,14 @@ nlohmann::json run_bench_model(const toml::table& config, const BenchModelOption
     std::error_code ec;
     fs::remove(prefix, ec);
     fs::remove_all(fs::path(o.run_dir) / "eval-cache", ec);
+  }
+  if (!o.glue.tasks.empty() && !stop_requested()) {
+    LMF_REQUIRE(cfg.model.kind == "encoder", ConfigError, "the suite's [glue] part fine-tunes encoders; this model has "
+                "model.kind = \"", cfg.model.kind, "\"");
+    // Fine-tuning runs in fp32 whatever the pretraining precision: the small heads and the short
+    // schedules are where bf16's rounding would show first.
+    out["glue"] = glue_eval(o.run_dir, o.glue, "fp32");
+    if (out["glue"].contains("mean_over_present")) out["glue_mean"] = out["glue"]["mean_over_present"];
   }
   out["peak_rss_mb"] = peak_rss_mb();
   write_file_atomic((fs::path(o.run_dir) / "bench.json").string(), out.dump(2) + "\n");

@@ -6,23 +6,42 @@
 // of one model cannot take the suite down, and peak memory is the model's own.
 #pragma once
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 namespace lmforge {
 
+// The GLUE part of an encoder's measurement: after pretraining, fine-tune on each task and score
+// its dev files (eval/glue_finetune.h). Read from the JSON file the suite runner writes
+// (bench-one --glue FILE): {"data": DIR, "tasks": [{"name", "epochs", "batch_size", "lr",
+// "max_train", "max_eval", "max_len"}]}.
+struct BenchGlueTask {
+  std::string name;
+  int64_t epochs = 3, batch_size = 32, max_train = 0, max_eval = 0, max_len = 128;
+  double lr = 3e-4;
+};
+struct BenchGlueOptions {
+  std::string data_dir;
+  std::vector<BenchGlueTask> tasks;
+};
+BenchGlueOptions parse_bench_glue(const nlohmann::json& j);
+nlohmann::json to_json(const BenchGlueOptions& g);
+
 struct BenchModelOptions {
   std::string run_dir;
   int64_t text_lines = 0;      // text tasks: word_ppl on the first N lines of data.valid (0 = all)
   double infer_seconds = 0.5;  // timing budget of the inference measurement
   bool quiet = true;           // no per-step console lines
+  BenchGlueOptions glue;       // encoders: GLUE fine-tuning after pretraining (none when empty)
 };
 
 // Trains and measures; writes RUN_DIR/bench.json and returns the same object:
 //   train: the trainer's metrics; final_eval: validation loss and task metrics (MQAR accuracy) of
 //   the final weights; parameters, train_flops_per_token, infer_tokens_per_s,
-//   word_ppl / text_eval (text tasks), peak_rss_mb, stopped (the run ended before its steps).
+//   word_ppl / text_eval (text tasks), glue / glue_task_score / glue_mean (when o.glue has
+//   tasks), peak_rss_mb, stopped (the run ended before its steps).
 // Throws what the trainer throws (divergence, bad config).
 nlohmann::json run_bench_model(const toml::table& config, const BenchModelOptions& o);
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lmforge/bench/model_run.h"
 #include "lmforge/bench/suite.h"
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/config.h"
@@ -27,6 +29,7 @@
 #include "lmforge/core/signals.h"
 #include "lmforge/core/threads.h"
 #include "lmforge/core/version.h"
+#include "lmforge/data/glue.h"
 #include "lmforge/nn/components.h"
 #include "lmforge/report/html_report.h"
 #include "lmforge/train/checkpoint.h"
@@ -235,13 +238,22 @@ struct PlannedRun {
   double suite_minutes = 0;  // the suite's shared cap (0: none)
   int64_t text_lines = 0;
   double infer_seconds = 0.5;
+  std::string glue_json;  // the GLUE part's options file (bench-one --glue), "" when none
+  BenchGlueOptions glue;
 };
 
 std::string train_command(const PlannedRun& p) {
   std::string c = "lmforge train";
   for (const auto& x : p.configs) c += " -c " + shell_quote(x);
   for (const auto& s : p.set) c += " --set " + shell_quote(s);
-  return c + " --out " + shell_quote(p.run_dir);
+  c += " --out " + shell_quote(p.run_dir);
+  // The GLUE part, as the equivalent standalone commands (bench-one runs them in-process).
+  for (const auto& t : p.glue.tasks)
+    c += str(" && lmforge glue --task ", t.name, " --checkpoint ", shell_quote(p.run_dir), " --data ", shell_quote(p.glue.data_dir),
+             " --epochs ", t.epochs, " --batch-size ", t.batch_size, " --lr ", t.lr,
+             t.max_train ? str(" --max-train ", t.max_train) : std::string(), t.max_eval ? str(" --max-eval ", t.max_eval) : std::string(),
+             " --max-len ", t.max_len);
+  return c;
 }
 
 std::string describe_budget(const SuiteBudget& b) {
@@ -284,9 +296,119 @@ std::string missing_pieces(const Suite& s, const std::string& data_dir) {
   return m;
 }
 
+// The GLUE suite's pretraining text: the [glue] corpus files, then (corpus_glue_train) the
+// training texts of the tasks present, one text per line. Dev and test text never enter it.
+// Built once per suite into its run folder; returns the path and the line count.
+std::pair<std::string, int64_t> build_glue_corpus(const SuiteGlue& g, const DataConfig& d, const std::string& glue_dir,
+                                                  const std::string& out_path) {
+  fs::create_directories(fs::path(out_path).parent_path());
+  const std::string tmp = out_path + ".tmp";
+  std::ofstream o(tmp, std::ios::binary);
+  LMF_REQUIRE(o, InputError, "cannot write the GLUE pretraining corpus '", tmp, "'");
+  int64_t lines = 0;
+  for (const auto& c : g.corpus) {
+    const std::string path = resolve_data_path(d, c);
+    std::ifstream in(path, std::ios::binary);
+    LMF_REQUIRE(in, InputError, "suite [glue] corpus file '", path, "' cannot be read");
+    std::string line;
+    while (std::getline(in, line)) o << line << '\n', ++lines;
+  }
+  if (g.corpus_glue_train) {
+    for (const auto& name : g.tasks) {
+      const data::GlueTask& t = data::glue_task(name);
+      const fs::path train = fs::path(glue_dir) / t.dir / "train.tsv";
+      if (!fs::exists(train)) continue;
+      for (const auto& e : data::read_glue_file(t, train.string(), data::GlueSplit::kLabeled)) {
+        o << e.a << '\n', ++lines;
+        if (!e.b.empty()) o << e.b << '\n', ++lines;
+      }
+    }
+  }
+  o.close();
+  LMF_REQUIRE(o, InputError, "writing the GLUE pretraining corpus '", tmp, "' failed (disk full?)");
+  fs::rename(tmp, out_path);
+  return {out_path, lines};
+}
+
+BenchGlueOptions glue_options(const SuiteGlue& g, const std::string& glue_dir) {
+  BenchGlueOptions o;
+  o.data_dir = glue_dir;
+  for (const auto& name : g.tasks) {
+    auto it = g.per_task.find(name);
+    const SuiteGlueFinetune& f = it == g.per_task.end() ? g.finetune : it->second;
+    BenchGlueTask t;
+    t.name = data::glue_task(name).name;
+    t.epochs = f.epochs;
+    t.batch_size = f.batch_size;
+    t.lr = f.lr;
+    t.max_train = f.max_train;
+    t.max_eval = f.max_eval;
+    t.max_len = f.max_len;
+    o.tasks.push_back(t);
+  }
+  return o;
+}
+
 double num_or_nan(const json& j, const char* k) {
   auto it = j.find(k);
   return it != j.end() && it->is_number() ? it->get<double>() : std::nan("");
+}
+
+// Times every case's PyTorch peer (bench/peers/kernels_peer.py under Debian's python3, which has
+// torch) and merges peer_ms, peer_ms_fb, peer_peak_mb and the ratios into `results`. When the peer
+// cannot run (no python3 with torch, no script) the kernels keep their reference timings and
+// k["peer_error"] says why. Returns the command, for the report.
+std::string add_kernel_peers(json& results, const fs::path& dir, double seconds, int threads, json& k) {
+  const char* env_dir = std::getenv("LMFORGE_PEERS_DIR");
+  const fs::path script = fs::path(env_dir && *env_dir ? env_dir : built_in_peers_dir()) / "kernels_peer.py";
+  const char* env_py = std::getenv("LMFORGE_PYTHON");
+  const std::string py = env_py && *env_py ? env_py : "/usr/bin/python3";
+  const std::string cases = (dir / "ops_perf.json").string();
+  const std::vector<std::string> argv = {py, script.string(), "--cases", cases, "--threads", std::to_string(threads),
+                                         "--seconds", str(seconds)};
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
+  if (!fs::exists(py)) {
+    k["peer_error"] = str(py, " not found (the peers need Debian's python3 with python3-torch)");
+    return cmd;
+  }
+  if (!fs::exists(script)) {
+    k["peer_error"] = str("peer script '", script.string(), "' not found (set LMFORGE_PEERS_DIR to the source tree's bench/peers)");
+    return cmd;
+  }
+  const std::string out = (dir / "peers.jsonl").string(), log = (dir / "peers.log").string();
+  ChildResult cr = run_child(argv, out, log, 0, nullptr);
+  std::map<std::string, json> by_case;
+  std::istringstream is(read_file(out));
+  std::string line;
+  while (std::getline(is, line)) {
+    try {
+      json r = json::parse(line);
+      by_case[r.value("op", "") + "|" + r.value("shape", "") + "|" + r.value("dtype", "")] = r;
+    } catch (...) {
+    }
+  }
+  if (by_case.empty()) {
+    const std::string err = tail_lines(read_file(log), 1, 300);
+    k["peer_error"] = str("the peer produced no results (", describe_exit(cr.status), ")", err.empty() ? "" : ": " + err);
+    return cmd;
+  }
+  for (auto& e : results) {
+    auto it = by_case.find(e.value("op", "") + "|" + e.value("shape", "") + "|" + e.value("dtype", ""));
+    if (it == by_case.end()) continue;
+    const json& p = it->second;
+    if (p.contains("skipped")) e["peer_skipped"] = p["skipped"];
+    if (p.contains("error")) e["peer_error"] = p["error"];
+    for (const char* key : {"peer", "peer_ms", "peer_ms_fb", "peer_peak_mb"})
+      if (p.contains(key)) e[key] = p[key];
+    const double ms = num_or_nan(e, "ms"), fb = num_or_nan(e, "ms_fb"), pm = num_or_nan(p, "peer_ms"), pfb = num_or_nan(p, "peer_ms_fb");
+    const double mb = num_or_nan(e, "peak_mb"), pmb = num_or_nan(p, "peer_peak_mb");
+    if (ms > 0 && pm > 0) e["speedup_peer"] = pm / ms;
+    if (fb > 0 && pfb > 0) e["speedup_peer_fb"] = pfb / fb;
+    if (mb > 0 && pmb > 0) e["memory_ratio_peer"] = pmb / mb;
+  }
+  if (!(WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0)) k["peer_error"] = str("the peer ended early: ", describe_exit(cr.status));
+  return cmd;
 }
 
 }  // namespace
@@ -389,6 +511,20 @@ BenchOutcome run_bench(const BenchOptions& o) {
       continue;
     }
     results["suites"].push_back(srec);
+    std::string corpus;  // the GLUE part's pretraining text
+    std::string glue_dir;
+    if (s.glue.enabled()) {
+      DataConfig d;
+      d.dir = o.data_dir;
+      glue_dir = resolve_data_path(d, "glue");
+      for (const auto& t : s.glue.tasks) data::glue_task(t);  // an unknown task name fails here, before any work
+      if (!o.dry_run) {
+        auto [path, lines] = build_glue_corpus(s.glue, d, glue_dir,
+                                               (fs::path(outcome.out_dir) / "runs" / safe_name(s.name) / "corpus.txt").string());
+        corpus = path;
+        results["suites"].back()["corpus"] = {{"path", path}, {"lines", lines}};
+      }
+    }
     std::vector<PlannedModel> models;
     for (const PlannedModel& m : plan_models(s, MixerRegistry::names()))
       if (o.models.empty() || std::find(o.models.begin(), o.models.end(), m.name) != o.models.end()) models.push_back(m);
@@ -403,6 +539,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
       p.infer_seconds = s.eval.infer_seconds;
       std::vector<std::string> base = m.set;
       if (!o.data_dir.empty()) base.push_back("data.dir=\"" + o.data_dir + "\"");
+      if (!corpus.empty()) base.push_back("data.train=\"" + corpus + "\"");
       try {
         std::vector<std::string> probe = base;
         probe.insert(probe.end(), o.set.begin(), o.set.end());
@@ -419,6 +556,13 @@ BenchOutcome run_bench(const BenchOptions& o) {
         p.suite_minutes = s.budget.suite_minutes;
         fs::create_directories(p.run_dir);
         write_file_atomic((fs::path(p.run_dir) / "input.toml").string(), to_toml_string(final_cfg));
+        if (s.glue.enabled()) {
+          LMF_REQUIRE(rc.model.kind == "encoder", ConfigError, "suite '", s.name, "' has a [glue] part, which fine-tunes encoders, but model '",
+                      m.name, "' has model.kind = \"", rc.model.kind, "\"");
+          p.glue_json = (fs::path(p.run_dir) / "glue.json").string();
+          p.glue = glue_options(s.glue, glue_dir);
+          write_file_atomic(p.glue_json, to_json(p.glue).dump(2) + "\n");
+        }
       } catch (const UserError& e) {
         p.set = base;
         p.plan_error = str("config: ", e.what());
@@ -435,7 +579,8 @@ BenchOutcome run_bench(const BenchOptions& o) {
 
   for (const PlannedRun& p : plan) {
     json m = {{"planned_steps", p.planned_steps}};
-    if (p.task == "mqar") m["quality_metric"] = "accuracy", m["higher_is_better"] = true;
+    if (!p.glue_json.empty()) m["quality_metric"] = "glue_mean", m["higher_is_better"] = true;
+    else if (p.task == "mqar") m["quality_metric"] = "accuracy", m["higher_is_better"] = true;
     else m["quality_metric"] = p.has_valid ? "word_ppl" : "valid_ppl", m["higher_is_better"] = false;
     json rec = {{"suite", p.suite}, {"name", p.name}, {"status", p.plan_error.empty() ? "pending" : "failed"},
                 {"error", p.plan_error}, {"command", train_command(p)}, {"run_dir", p.run_dir}, {"task", p.task},
@@ -509,6 +654,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
     std::vector<std::string> argv = {exe, "bench-one", "--config", (fs::path(p.run_dir) / "input.toml").string(),
                                      "--out", p.run_dir, "--text-lines", std::to_string(p.text_lines),
                                      "--infer-seconds", str(p.infer_seconds), "--verbose"};
+    if (!p.glue_json.empty()) argv.insert(argv.end(), {"--glue", p.glue_json});
     auto last_poll = Clock::now();
     auto tick = [&] {
       if (!bar || Clock::now() - last_poll < std::chrono::milliseconds(800)) return;
@@ -562,6 +708,8 @@ BenchOutcome run_bench(const BenchOptions& o) {
     if (bench.is_object()) {
       for (const char* k : {"parameters", "train_flops_per_token", "infer_tokens_per_s", "word_ppl"}) put(k, bench.value(k, json()));
       if (bench.contains("text_eval")) m["text_eval"] = bench["text_eval"];
+      put("glue_mean", bench.value("glue_mean", json()));
+      if (bench.contains("glue")) m["glue"] = bench["glue"];
     }
     const double rss = std::max(bench.is_object() ? bench.value("peak_rss_mb", 0.0) : 0.0, cr.max_rss_mb);
     if (rss > 0) m["peak_rss_mb"] = rss;
@@ -652,6 +800,15 @@ BenchOutcome run_bench(const BenchOptions& o) {
         if (fb > 0 && ref_fb > 0) e["speedup_fb"] = ref_fb / fb;
         k["results"].push_back(e);
       }
+    }
+    if (suite->kernels.peers && !k["results"].empty() && !stop_requested()) {
+      // The peer gets the threads `ops perf` was given (all cores unless its args say otherwise).
+      int threads = available_cores();
+      const auto& ka = suite->kernels.args;
+      for (size_t i = 0; i + 1 < ka.size(); ++i)
+        if (ka[i] == "--threads" && std::atoi(ka[i + 1].c_str()) > 0) threads = std::atoi(ka[i + 1].c_str());
+      k["peer_command"] = add_kernel_peers(k["results"], dir, suite->kernels.peer_seconds, threads, k);
+      say(str("bench: ", suite->name, ": PyTorch peers ", k.contains("peer_error") ? "not measured: " + k["peer_error"].get<std::string>() : "measured"));
     }
     if (stop_requested()) {
       k["status"] = "interrupted";

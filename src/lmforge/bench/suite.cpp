@@ -45,6 +45,41 @@ struct SuiteTop {
   }
 };
 
+// [glue]: tasks, corpus, corpus_glue_train, the fine-tuning keys, and [glue.task.NAME] overrides.
+SuiteGlue parse_glue(const toml::node& n) {
+  const toml::table* t = n.as_table();
+  LMF_REQUIRE(t, ConfigError, "suite key 'glue': expected a table");
+  SuiteGlue g;
+  toml::table rest = *t;  // the fine-tuning keys, read by the struct's own reader (unknown keys refused)
+  for (const char* k : {"tasks", "corpus", "corpus_glue_train", "task"}) rest.erase(k);
+  lmforge::bind(rest, g.finetune, "glue");
+  if (const toml::node* x = t->get("tasks")) g.tasks = string_list(*x, "glue.tasks");
+  if (const toml::node* x = t->get("corpus")) g.corpus = string_list(*x, "glue.corpus");
+  if (const toml::node* x = t->get("corpus_glue_train")) {
+    auto b = x->value_exact<bool>();
+    LMF_REQUIRE(b, ConfigError, "suite key 'glue.corpus_glue_train': expected a boolean");
+    g.corpus_glue_train = *b;
+  }
+  if (const toml::node* x = t->get("task")) {
+    const toml::table* tt = x->as_table();
+    LMF_REQUIRE(tt, ConfigError, "suite key 'glue.task': expected a table of [glue.task.NAME] tables");
+    for (const auto& [k, v] : *tt) {
+      const std::string name(k.str());
+      LMF_REQUIRE(std::count(g.tasks.begin(), g.tasks.end(), name), ConfigError, "suite key 'glue.task.", name,
+                  "': '", name, "' is not in glue.tasks");
+      const toml::table* vt = v.as_table();
+      LMF_REQUIRE(vt, ConfigError, "suite key 'glue.task.", name, "': expected a table");
+      // The task's table is layered over the shared keys.
+      toml::table merged = rest;
+      for (const auto& [kk, vv] : *vt) merged.insert_or_assign(kk, vv);
+      SuiteGlueFinetune f;
+      lmforge::bind(merged, f, "glue.task." + name);
+      g.per_task[name] = f;
+    }
+  }
+  return g;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   LMF_REQUIRE(f, InputError, "suite file '", path, "' cannot be read");
@@ -66,6 +101,7 @@ Suite parse_suite(const std::string& text, const std::string& name, const std::s
   top.visit(r);
   r.allow("models");
   r.allow("mixers");
+  r.allow("glue");
   r.finish();
   s.description = top.description;
   s.include = top.include;
@@ -112,6 +148,7 @@ Suite parse_suite(const std::string& text, const std::string& name, const std::s
       }
     }
   }
+  if (const toml::node* g = t.get("glue")) s.glue = parse_glue(*g);
   LMF_REQUIRE(s.budget.steps >= 0 && s.budget.tokens >= 0 && s.budget.minutes >= 0 && s.budget.max_minutes >= 0 &&
                   s.budget.suite_minutes >= 0,
               ConfigError, "suite [budget]: values must not be negative");

@@ -114,6 +114,9 @@ int run_convert(const ConvertArgs& a) {
   LMF_REQUIRE(converted > 0, UserError, "convert: the teacher '", a.teacher, "' has no softmax attention block");
   toml::table& train_t = sub(scfg, "train");
   train_t.insert_or_assign("steps", a.finetune_steps);
+  // The teacher's wall-clock cap described its own run; the fine-tune is bounded by its steps
+  // (a cap is still available through --set train.max_minutes=N).
+  train_t.insert_or_assign("max_minutes", 0.0);
   for (const std::string& s : a.sets) apply_override(scfg, s);
   RunConfig sc = parse_run_config(scfg);
 

@@ -1,6 +1,8 @@
 // `lmforge eval-lm --checkpoint RUN_DIR --data FILE [--context N --stride S] [--json]`:
 // scores a whole text file with the sliding-window protocol (eval/sliding_window.h) and reports
 // token and word perplexity, bits per byte and the unknown-token share (eval/perplexity.h).
+// --lines N scores the first N lines only; --swap-words P scores a word-swap-attacked copy
+// (eval/perturb.h), the robustness test of MomentumSMoE.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,7 @@
 #include "lmforge/core/threads.h"
 #include "lmforge/data/token_file.h"
 #include "lmforge/eval/perplexity.h"
+#include "lmforge/eval/perturb.h"
 #include "lmforge/eval/sliding_window.h"
 #include "lmforge/train/load_run.h"
 #include "lmforge/train/task.h"
@@ -21,7 +24,9 @@ namespace {
 
 struct EvalLmArgs {
   std::string checkpoint, data, device, cache_dir, precision;
-  int64_t context = 0, stride = 0, batch = 8;
+  int64_t context = 0, stride = 0, batch = 8, lines = 0;
+  double swap_words = 0;
+  uint64_t swap_seed = 1;
   bool json = false;
   int threads = 0;
 };
@@ -42,8 +47,19 @@ int run_eval_lm(const EvalLmArgs& a) {
               run.config.data.task, "'");
   LMF_REQUIRE(std::filesystem::exists(a.data), InputError, "data file '", a.data, "' does not exist");
   const data::Tokenizer& tok = *run.tokenizer;
+  LMF_REQUIRE(a.lines >= 0, UserError, "--lines must not be negative");
   std::string cache = a.cache_dir.empty() ? default_token_cache_dir(run.config.data) : a.cache_dir;
-  data::TokenFile tf = data::TokenFile::open_or_build(tok, a.data, cache);
+  // A prefix or an attacked copy is written next to the token cache and scored like any file.
+  std::string scored = a.data;
+  SwapStats swap;
+  if (a.lines > 0 || a.swap_words > 0) {
+    std::filesystem::create_directories(cache);
+    scored = (std::filesystem::path(cache) / (std::filesystem::path(a.data).filename().string() + str(".lines", a.lines, ".swap",
+                                                                                                     a.swap_words, ".seed", a.swap_seed, ".txt")))
+                 .string();
+    swap = write_word_swapped(a.data, scored, a.swap_words, a.swap_seed, a.lines);
+  }
+  data::TokenFile tf = data::TokenFile::open_or_build(tok, scored, cache);
 
   PerplexityOptions o;
   o.context = a.context > 0 ? a.context : (run.config.eval.context > 0 ? run.config.eval.context : run.config.train.seq_len);
@@ -63,7 +79,11 @@ int run_eval_lm(const EvalLmArgs& a) {
   PerplexityResult r = score_stream(*run.model, stream, o);
   bar.finish();
   nlohmann::json j = perplexity_report(r, tf.counts().words, tf.counts().bytes,
-                                       literal_is_unk ? count_literal_unks(a.data) : 0);
+                                       literal_is_unk ? count_literal_unks(scored) : 0);
+  if (scored != a.data) {
+    j["lines"] = swap.lines;
+    if (a.swap_words > 0) j["word_swap"] = {{"rate", a.swap_words}, {"seed", a.swap_seed}, {"swapped", swap.swapped}, {"words", swap.words}};
+  }
   j["context"] = o.context;
   j["stride"] = o.stride;
   j["file"] = a.data;
@@ -89,6 +109,9 @@ const bool kRegistered = register_subcommand(
       app.add_option("--batch", a->batch, "windows per forward");
       app.add_option("--precision", a->precision, "fp32 | bf16 (default: the run's)");
       app.add_option("--cache-dir", a->cache_dir, "where the tokenized file is cached");
+      app.add_option("--lines", a->lines, "score only the first N lines (0 = all)");
+      app.add_option("--swap-words", a->swap_words, "robustness: replace each word with probability P by a random word of the file");
+      app.add_option("--swap-seed", a->swap_seed, "seed of the word swaps");
       app.add_option("--device", a->device, "cpu | cuda (default: the run's)");
       app.add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
       app.add_flag("--json", a->json, "print the result as JSON");

@@ -12,6 +12,11 @@ at::ScalarType parse_precision(const std::string& name, const std::string& key) 
   throw ConfigError(str("config key '", key, "': expected \"fp32\" or \"bf16\", got \"", name, "\""));
 }
 
+at::ScalarType active_autocast_dtype(const at::Device& device) {
+  if (device.is_cuda()) return at::autocast::is_enabled() ? at::autocast::get_autocast_gpu_dtype() : at::kFloat;
+  return at::autocast::is_cpu_enabled() ? at::autocast::get_autocast_cpu_dtype() : at::kFloat;
+}
+
 AutocastGuard::AutocastGuard(at::ScalarType dtype, const at::Device& device) {
   if (dtype == at::kFloat) return;
   active_ = true;

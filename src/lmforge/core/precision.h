@@ -10,6 +10,9 @@ namespace lmforge {
 // "fp32" -> kFloat, "bf16" -> kBFloat16; ConfigError otherwise (names the key).
 at::ScalarType parse_precision(const std::string& name, const std::string& key);
 
+// The lower-precision dtype autocast uses on `device` now, or kFloat when autocast is off there.
+at::ScalarType active_autocast_dtype(const at::Device& device);
+
 class AutocastGuard {
  public:
   AutocastGuard(at::ScalarType dtype, const at::Device& device);

@@ -7,4 +7,6 @@
 
 namespace lmforge {
 at::Tensor activation(const at::Tensor& x, const std::string& name);
+// Refuses an unknown name at construction (ConfigError naming `key`), before any forward.
+void check_activation(const std::string& name, const std::string& key);
 }  // namespace lmforge

@@ -19,6 +19,11 @@ at::Tensor activation(const at::Tensor& x, const std::string& name) {
   throw ConfigError(str("unknown activation '", name, "' (gelu, gelu_tanh, relu, silu)"));
 }
 
+void check_activation(const std::string& a, const std::string& key) {
+  LMF_REQUIRE(a == "gelu" || a == "gelu_tanh" || a == "relu" || a == "silu", ConfigError, key, ": unknown activation '", a,
+              "' (gelu, gelu_tanh, relu, silu)");
+}
+
 struct FfnOptions {
   double mult = 4.0;       // hidden width = mult * d_model (rounded)
   int64_t hidden = 0;      // explicit hidden width; overrides mult
@@ -34,15 +39,10 @@ struct FfnOptions {
   int64_t width(int64_t d) const { return hidden > 0 ? hidden : static_cast<int64_t>(std::llround(mult * d)); }
 };
 
-static void check_activation(const std::string& a) {
-  LMF_REQUIRE(a == "gelu" || a == "gelu_tanh" || a == "relu" || a == "silu", ConfigError,
-              "ffn.activation: unknown activation '", a, "' (gelu, gelu_tanh, relu, silu)");
-}
-
 class Mlp : public FeedForward {
  public:
   Mlp(const FfnOptions& o, const LayerContext& c) : act_(o.activation) {
-    check_activation(act_);
+    check_activation(act_, "mlp.activation");
     const int64_t h = o.width(c.d_model);
     fc1_ = register_module("fc1", std::make_shared<Dense>(c.d_model, h, o.bias, c.init_std));
     fc2_ = register_module("fc2", std::make_shared<Dense>(h, c.d_model, o.bias, c.init_std / std::sqrt(2.0 * c.n_layers)));
@@ -62,7 +62,7 @@ class Mlp : public FeedForward {
 class Glu : public FeedForward {
  public:
   Glu(const FfnOptions& o, const LayerContext& c) : act_(o.activation) {
-    check_activation(act_);
+    check_activation(act_, "glu.activation");
     h_ = o.width(c.d_model);
     fc1_ = register_module("fc1", std::make_shared<Dense>(c.d_model, 2 * h_, o.bias, c.init_std));
     fc2_ = register_module("fc2", std::make_shared<Dense>(h_, c.d_model, o.bias, c.init_std / std::sqrt(2.0 * c.n_layers)));

@@ -25,7 +25,7 @@ MoeFfn::MoeFfn(const MoeOptions& o, const LayerContext& c) : opt_(o), lc_(c) {
               ConfigError, "moe.momentum must be none, heavy_ball, adam or robust, got '", o.momentum, "'");
   LMF_REQUIRE(o.momentum != "robust" || (o.rho > 0 && o.rho < 1 && o.kappa > 1), ConfigError,
               "moe robust momentum needs 0 < rho < 1 and kappa > 1");
-  activation(at::zeros({1}), o.activation);  // validates the name
+  check_activation(o.activation, "moe.activation");
   const int64_t E = o.n_experts, D = c.d_model;
   h_ = o.hidden > 0 ? o.hidden : static_cast<int64_t>(std::llround(o.mult * D));
   gate = register_module("gate", std::make_shared<Dense>(D, E, true, c.init_std));

@@ -33,7 +33,7 @@ struct MonarchMlpOptions {
 class MonarchMlp : public FeedForward {
  public:
   MonarchMlp(const MonarchMlpOptions& o, const LayerContext& c) : act_(o.activation) {
-    activation(at::zeros({1}), act_);  // validates the name (ConfigError)
+    check_activation(act_, "monarch_mlp.activation");
     const int64_t h = o.hidden > 0 ? o.hidden : static_cast<int64_t>(std::llround(o.mult * c.d_model));
     fc1_ = register_module("fc1", std::make_shared<MonarchLinear>(c.d_model, h, o.nblocks, o.bias, c.init_std));
     fc2_ = register_module("fc2", std::make_shared<MonarchLinear>(h, c.d_model, o.nblocks, o.bias,

@@ -86,7 +86,7 @@ class SparseProjection : public torch::nn::Module {
 class SparseMlp : public FeedForward {
  public:
   SparseMlp(const SparseMlpOptions& o, const LayerContext& c) : act_(o.activation) {
-    activation(at::zeros({1}), act_);  // validates the name (ConfigError)
+    check_activation(act_, "sparse_mlp.activation");
     LMF_REQUIRE(o.sparsity >= 0 && o.sparsity < 1, ConfigError, "sparse_mlp.sparsity: ", o.sparsity,
                 " must be in [0, 1)");
     LMF_REQUIRE(o.factor_activation == "relu" || o.factor_activation == "none", ConfigError,

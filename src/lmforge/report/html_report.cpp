@@ -136,7 +136,36 @@ std::string quality_label(const std::string& metric) {
   if (metric == "accuracy") return "MQAR accuracy";
   if (metric == "word_ppl") return "word perplexity";
   if (metric == "valid_ppl") return "valid perplexity (tokens)";
+  if (metric == "glue_mean") return "GLUE dev score (mean over tasks run)";
   return metric.empty() ? "quality" : metric;
+}
+
+// The GLUE part's per-task dev scores: task name -> (model -> score), for the runs that have one.
+// Columns are the tasks in the order first met.
+struct GlueGrid {
+  std::vector<std::string> tasks;
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> rows;  // "suite/model" -> task -> text
+};
+
+GlueGrid glue_grid(const json& runs) {
+  GlueGrid g;
+  for (const auto& run : runs) {
+    const json m = run.value("metrics", json::object());
+    if (!m.contains("glue")) continue;
+    const json dev = m["glue"].value("dev", json::object());
+    std::map<std::string, std::string> row;
+    for (const auto& [task, metrics] : dev.items()) {
+      if (std::find(g.tasks.begin(), g.tasks.end(), task) == g.tasks.end()) g.tasks.push_back(task);
+      std::string cellv;
+      for (const auto& [k, v] : metrics.items()) cellv += (cellv.empty() ? "" : " / ") + k + " " + fixed(v.get<double>(), 2);
+      row[task] = cellv;
+    }
+    const double mean = num(m["glue"], "mean_over_present");
+    if (std::isfinite(mean)) row["mean"] = fixed(mean, 2);
+    g.rows.emplace_back(text(run, "suite") + "/" + text(run, "name"), row);
+  }
+  if (!g.rows.empty()) g.tasks.push_back("mean");
+  return g;
 }
 
 }  // namespace
@@ -193,8 +222,9 @@ std::string render_markdown(const json& r) {
   os << "Command: `" << text(r, "command") << "` (" << text(r, "status") << ", " << text(r, "updated") << ")\n\n"
      << "Machine: " << text(host, "cpu") << ", " << text(host, "threads") << " threads; lmforge " << text(host, "version")
      << ", LibTorch " << text(host, "torch") << "\n\n";
-  os << "| suite | model | status | quality | params | train GFLOP/token | train tok/s | infer tok/s | peak MB | steps | note |\n"
-     << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n";
+  if (!r.value("runs", json::array()).empty())
+    os << "| suite | model | status | quality | params | train GFLOP/token | train tok/s | infer tok/s | peak MB | steps | note |\n"
+       << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& run : r.value("runs", json::array())) {
     const json m = run.value("metrics", json::object());
     const std::string metric = text(m, "quality_metric");
@@ -212,6 +242,34 @@ std::string render_markdown(const json& r) {
        << fixed(num(m, "train_flops_per_token") / 1e9, 4) << " | " << fixed(num(m, "train_tokens_per_s"), 0) << " | "
        << fixed(num(m, "infer_tokens_per_s"), 0) << " | " << fixed(num(m, "peak_rss_mb"), 0) << " | " << steps << " | "
        << note << " |\n";
+  }
+  const GlueGrid g = glue_grid(r.value("runs", json::array()));
+  if (!g.rows.empty()) {
+    os << "\nGLUE dev scores (x100; mean = mean of the task scores run, MNLI = mean of m and mm)\n\n| model |";
+    for (const auto& t : g.tasks) os << " " << t << " |";
+    os << "\n|---|";
+    for (size_t i = 0; i < g.tasks.size(); ++i) os << "---|";
+    os << "\n";
+    for (const auto& [name, row] : g.rows) {
+      os << "| " << name << " |";
+      for (const auto& t : g.tasks) os << " " << (row.count(t) ? row.at(t) : "") << " |";
+      os << "\n";
+    }
+  }
+  for (const auto& k : r.value("kernels", json::array())) {
+    const json res = k.value("results", json::array());
+    if (res.empty()) continue;
+    os << "\nKernels (" << text(k, "suite") << "): `" << text(k, "command") << "`";
+    if (!text(k, "peer_command").empty()) os << "; peer: `" << text(k, "peer_command") << "` " << text(k, "peer_error");
+    os << "\n\n| op | shape | dtype | fwd ms | peer fwd ms | vs peer | fwd+bwd ms | peer fwd+bwd ms | vs peer | MB | peer MB | "
+          "vs ATen ref (fwd+bwd) |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    auto ratio = [](double v) { return std::isfinite(v) ? fixed(v, 2) + "x" : std::string(); };
+    for (const auto& x : res)
+      os << "| " << text(x, "op") << " | " << text(x, "shape") << " | " << text(x, "dtype") << " | " << fixed(num(x, "ms"), 2)
+         << " | " << fixed(num(x, "peer_ms"), 2) << " | " << ratio(num(x, "speedup_peer")) << " | " << fixed(num(x, "ms_fb"), 2)
+         << " | " << fixed(num(x, "peer_ms_fb"), 2) << " | " << ratio(num(x, "speedup_peer_fb")) << " | "
+         << fixed(num(x, "peak_mb"), 0) << " | " << fixed(num(x, "peer_peak_mb"), 0) << " | " << ratio(num(x, "speedup_fb"))
+         << " |\n";
   }
   for (const auto& s : r.value("suites", json::array()))
     if (text(s, "status") == "skipped") os << "\nSuite " << text(s, "name") << " skipped: " << text(s, "reason") << "\n";
@@ -265,8 +323,8 @@ std::string render_html(const json& r) {
   if (runs.empty()) {
     os << "<p>No model runs.</p>\n";
   } else {
-    os << "<p class=\"note\">Click a column to sort. Quality is MQAR answer accuracy (higher is better) or "
-          "word-level perplexity on the validation prefix (lower is better). Throughput: training tokens/s "
+    os << "<p class=\"note\">Click a column to sort. Quality is MQAR answer accuracy (higher is better), "
+          "word-level perplexity on the validation prefix (lower is better) or the mean GLUE dev score (higher is better). Throughput: training tokens/s "
           "(median over logged steps) and inference tokens/s (best no-grad forward of a training batch). "
           "Peak memory: the run's process high-water mark (VmHWM / max RSS).</p>\n";
     os << "<table class=\"results\" id=\"results\">\n<thead><tr><th>suite</th><th>model</th><th>status</th>"
@@ -297,6 +355,20 @@ std::string render_html(const json& r) {
       os << "<td class=\"err\" data-v=\"" << html_escape(err + note) << "\">" << html_escape(err);
       if (!note.empty()) os << (err.empty() ? "" : "<br>") << "<span class=\"note\">" << html_escape(note) << "</span>";
       os << "</td></tr>\n";
+    }
+    os << "</tbody>\n</table>\n";
+  }
+  const GlueGrid glue = glue_grid(runs);
+  if (!glue.rows.empty()) {
+    os << "<h2>GLUE dev scores</h2>\n<p class=\"note\">Metrics x100 as GLUE defines them (CoLA MCC, MRPC/QQP F1 and "
+          "accuracy, STS-B Pearson and Spearman, accuracy otherwise); mean = mean of the task scores run.</p>\n"
+          "<table class=\"results\" id=\"glue\">\n<thead><tr><th>model</th>";
+    for (const auto& t : glue.tasks) os << "<th>" << html_escape(t) << "</th>";
+    os << "</tr></thead>\n<tbody>\n";
+    for (const auto& [name, row] : glue.rows) {
+      os << "<tr>" << tcell(name);
+      for (const auto& t : glue.tasks) os << tcell(row.count(t) ? row.at(t) : "");
+      os << "</tr>\n";
     }
     os << "</tbody>\n</table>\n";
   }
@@ -358,24 +430,27 @@ std::string render_html(const json& r) {
        << "<br>command: <code>" << html_escape(text(k, "command")) << "</code></p>\n";
     const json res = k.value("results", json::array());
     if (res.empty()) continue;
-    // Speed-up against the reference by sequence length, one series per op/variant/dtype/pass.
-    std::map<std::string, Series> by;
-    std::vector<std::string> order;
-    auto add = [&](const std::string& key, double L, double v) {
-      if (!by.count(key)) {
-        order.push_back(key);
-        by[key] = Series{key, palette(order.size() - 1), {}, {}};
+    // Speed-ups by sequence length, one series per op/variant/dtype/pass: against the PyTorch peer
+    // (when it ran) and against the plain-ATen reference.
+    auto speedup_chart = [&](const char* fwd_key, const char* fb_key, const std::string& plot, const std::string& title,
+                             const std::string& y_label) {
+      std::map<std::string, Series> by;
+      std::vector<std::string> order;
+      auto add = [&](const std::string& key, double L, double v) {
+        if (!by.count(key)) {
+          order.push_back(key);
+          by[key] = Series{key, palette(order.size() - 1), {}, {}};
+        }
+        by[key].x.push_back(L), by[key].y.push_back(v);
+      };
+      for (const auto& x : res) {
+        const double L = num(x, "seq_len");
+        if (!(L > 0)) continue;
+        const std::string base = text(x, "op") + " " + shape_without_seq_len(text(x, "shape")) + " " + text(x, "dtype");
+        if (std::isfinite(num(x, fwd_key))) add(base + " fwd", L, num(x, fwd_key));
+        if (std::isfinite(num(x, fb_key))) add(base + " fwd+bwd", L, num(x, fb_key));
       }
-      by[key].x.push_back(L), by[key].y.push_back(v);
-    };
-    for (const auto& x : res) {
-      const double L = num(x, "seq_len");
-      if (!(L > 0)) continue;
-      const std::string base = text(x, "op") + " " + shape_without_seq_len(text(x, "shape")) + " " + text(x, "dtype");
-      if (std::isfinite(num(x, "speedup"))) add(base + " fwd", L, num(x, "speedup"));
-      if (std::isfinite(num(x, "speedup_fb"))) add(base + " fwd+bwd", L, num(x, "speedup_fb"));
-    }
-    if (!order.empty()) {
+      if (order.empty()) return;
       std::vector<Series> ser;
       for (const auto& key : order) {
         Series sr = by[key];
@@ -387,25 +462,40 @@ std::string render_html(const json& r) {
         ser.push_back(sorted);
       }
       ChartOptions ko;
-      ko.plot = "kernels-" + text(k, "suite");
-      ko.title = "fused operator speed-up over the plain-ATen reference";
+      ko.plot = plot;
+      ko.title = title;
       ko.x_label = "sequence length";
-      ko.y_label = "speed-up (reference ms / fused ms)";
+      ko.y_label = y_label;
       ko.log_x = true;
       ko.markers = true;
       ko.width = 860;
       os << "<div class=\"plots\">" << chart(ser, ko) << "</div>\n";
-    }
+    };
+    speedup_chart("speedup_peer", "speedup_peer_fb", "kernels-peer-" + text(k, "suite"),
+                  "fused operator speed-up over its PyTorch peer", "speed-up (peer ms / fused ms)");
+    speedup_chart("speedup", "speedup_fb", "kernels-" + text(k, "suite"), "fused operator speed-up over the plain-ATen reference",
+                  "speed-up (reference ms / fused ms)");
+    if (!text(k, "peer_command").empty())
+      os << "<p class=\"meta\">peer: <code>" << html_escape(text(k, "peer_command")) << "</code> "
+         << html_escape(text(k, "peer_error")) << "</p>\n";
     os << "<table class=\"results\"><thead><tr><th>op</th><th>shape</th><th>dtype</th><th>isa</th><th>L</th>"
-          "<th>fwd ms</th><th>ref fwd ms</th><th>speed-up</th><th>fwd+bwd ms</th><th>ref fwd+bwd ms</th>"
-          "<th>speed-up</th><th>GFLOP/s</th></tr></thead><tbody>\n";
+          "<th>fwd ms</th><th>ref fwd ms</th><th>vs ref</th><th>fwd+bwd ms</th><th>ref fwd+bwd ms</th>"
+          "<th>vs ref</th><th>peer fwd ms</th><th>vs peer</th><th>peer fwd+bwd ms</th><th>vs peer</th>"
+          "<th>MB</th><th>peer MB</th><th>GFLOP/s</th><th>peer</th></tr></thead><tbody>\n";
     for (const auto& x : res) {
+      std::string peer = text(x, "peer");
+      if (!text(x, "peer_skipped").empty()) peer = "skipped: " + text(x, "peer_skipped");
+      if (!text(x, "peer_error").empty()) peer = "error: " + text(x, "peer_error");
       os << "<tr>" << tcell(text(x, "op")) << tcell(text(x, "shape")) << tcell(text(x, "dtype")) << tcell(text(x, "isa"))
          << cell(num(x, "seq_len"), fixed(num(x, "seq_len"), 0)) << cell(num(x, "ms"), fixed(num(x, "ms"), 3))
          << cell(num(x, "ref_ms"), fixed(num(x, "ref_ms"), 3)) << cell(num(x, "speedup"), fixed(num(x, "speedup"), 2))
          << cell(num(x, "ms_fb"), fixed(num(x, "ms_fb"), 3)) << cell(num(x, "ref_ms_fb"), fixed(num(x, "ref_ms_fb"), 3))
-         << cell(num(x, "speedup_fb"), fixed(num(x, "speedup_fb"), 2)) << cell(num(x, "gflops"), fixed(num(x, "gflops"), 1))
-         << "</tr>\n";
+         << cell(num(x, "speedup_fb"), fixed(num(x, "speedup_fb"), 2)) << cell(num(x, "peer_ms"), fixed(num(x, "peer_ms"), 3))
+         << cell(num(x, "speedup_peer"), fixed(num(x, "speedup_peer"), 2))
+         << cell(num(x, "peer_ms_fb"), fixed(num(x, "peer_ms_fb"), 3))
+         << cell(num(x, "speedup_peer_fb"), fixed(num(x, "speedup_peer_fb"), 2))
+         << cell(num(x, "peak_mb"), fixed(num(x, "peak_mb"), 0)) << cell(num(x, "peer_peak_mb"), fixed(num(x, "peer_peak_mb"), 0))
+         << cell(num(x, "gflops"), fixed(num(x, "gflops"), 1)) << tcell(peer) << "</tr>\n";
     }
     os << "</tbody></table>\n";
   }

@@ -1,8 +1,11 @@
 // linear_attention as a torch::autograd::Function: forward and backward side by side, each one
-// pass over the (batch*head) slices (at::parallel_for), dispatching on active_isa(): avx512/amx ->
-// the AVX-512 fp32 kernel, avx2 -> the generic fp32 kernel, ref -> the masked-quadratic oracle
-// through autograd; float64 always takes the generic kernel (finite-difference checks).
-// Saved for backward: the inputs, the fp32 output and the (B, H, L) denominator; the backward
+// pass over the (batch*head) slices (at::parallel_for), dispatching on active_isa(): amx with bf16
+// q, k, v -> the AMX tile kernel (bf16 in and out, no conversion copies); avx512/amx otherwise ->
+// the AVX-512 fp32 kernel (bf16 widened on entry), avx2 -> the generic fp32 kernel, ref -> the
+// masked-quadratic oracle through autograd; float64 always takes the generic kernel (finite
+// differences). LMFORGE_ISA=avx512 therefore pins the fp32 kernel for bf16 inputs too.
+// Saved for backward: the inputs, the output in fp32 (on the AMX path an fp32 copy written next to
+// the bf16 output) and the fp32 (B, H, L) denominator; the backward
 // recomputes the chunk-local attention blocks and carries its own F x D states (driver.inc).
 #include "lmforge/ops/linear_attention/op.h"
 
@@ -28,6 +31,12 @@ LaKernel pick(bool backward, at::ScalarType wt, Isa isa) {
   return backward ? la_bwd_generic_f32 : la_fwd_generic_f32;
 }
 
+// bf16 q, k, v under Isa::amx: the AMX tile kernel, reading and writing bf16 directly.
+bool use_amx(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Isa isa) {
+  return isa >= Isa::amx && q.scalar_type() == at::kBFloat16 && k.scalar_type() == at::kBFloat16 &&
+         v.scalar_type() == at::kBFloat16;
+}
+
 void run(LaKernel kernel, const LaArgs& a) {
   at::parallel_for(0, a.BH, 1, [&](int64_t b0, int64_t b1) { kernel(a, b0, b1); });
 }
@@ -42,6 +51,24 @@ LaArgs args_of(const at::Tensor& q, const at::Tensor& v, bool causal, int64_t ch
 struct LinearAttentionFn : public torch::autograd::Function<LinearAttentionFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q0, const at::Tensor& k0, const at::Tensor& v0,
                             bool causal, int64_t chunk, double eps, int64_t isa) {
+    ctx->saved_data["causal"] = causal;
+    ctx->saved_data["chunk"] = chunk;
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["isa"] = isa;
+    if (use_amx(q0, k0, v0, static_cast<Isa>(isa))) {  // bf16 in, bf16 out, fp32 den
+      at::Tensor q = q0.contiguous(), k = k0.contiguous(), v = v0.contiguous();
+      LaArgs a = args_of(q, v, causal, chunk, eps);
+      at::Tensor y = at::empty(v.sizes(), v.options());
+      at::Tensor den = at::empty({q.size(0), q.size(1), q.size(2)}, v.options().dtype(at::kFloat));
+      // The backward needs y in fp32 (see cpu_amx.cpp); written only when a gradient can be asked for.
+      const bool grad = q0.requires_grad() || k0.requires_grad() || v0.requires_grad();
+      at::Tensor y32 = grad ? at::empty(v.sizes(), v.options().dtype(at::kFloat)) : at::Tensor();
+      a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.y = y.data_ptr(), a.den = den.data_ptr();
+      a.y32 = grad ? y32.data_ptr() : nullptr;
+      run(la_fwd_amx_bf16, a);
+      ctx->save_for_backward({q0, k0, v0, y32, den});
+      return y;
+    }
     const at::ScalarType wt = work_type(q0.scalar_type());
     at::Tensor q = q0.to(wt).contiguous(), k = k0.to(wt).contiguous(), v = v0.to(wt).contiguous();
     LaArgs a = args_of(q, v, causal, chunk, eps);
@@ -50,16 +77,23 @@ struct LinearAttentionFn : public torch::autograd::Function<LinearAttentionFn> {
     a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.y = y.data_ptr(), a.den = den.data_ptr();
     run(pick(false, wt, static_cast<Isa>(isa)), a);
     ctx->save_for_backward({q0, k0, v0, y, den});
-    ctx->saved_data["causal"] = causal;
-    ctx->saved_data["chunk"] = chunk;
-    ctx->saved_data["eps"] = eps;
-    ctx->saved_data["isa"] = isa;
     return y.to(v0.scalar_type());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     variable_list s = ctx->get_saved_variables();
     const at::Tensor &q0 = s[0], &k0 = s[1], &v0 = s[2], &y = s[3], &den = s[4];
+    if (use_amx(q0, k0, v0, static_cast<Isa>(ctx->saved_data["isa"].toInt()))) {
+      at::Tensor q = q0.contiguous(), k = k0.contiguous(), v = v0.contiguous();
+      at::Tensor g = grad[0].to(at::kBFloat16).contiguous();
+      LaArgs a = args_of(q, v, ctx->saved_data["causal"].toBool(), ctx->saved_data["chunk"].toInt(),
+                         ctx->saved_data["eps"].toDouble());
+      at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
+      a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.y32 = y.data_ptr(), a.den = den.data_ptr();
+      a.g = g.data_ptr(), a.dq = dq.data_ptr(), a.dk = dk.data_ptr(), a.dv = dv.data_ptr();
+      run(la_bwd_amx_bf16, a);
+      return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    }
     const at::ScalarType wt = work_type(q0.scalar_type());
     at::Tensor q = q0.to(wt).contiguous(), k = k0.to(wt).contiguous(), v = v0.to(wt).contiguous();
     at::Tensor g = grad[0].to(wt).contiguous();

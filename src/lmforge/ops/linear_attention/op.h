@@ -8,8 +8,10 @@
 // The fast path is chunked (quadratic inside a chunk of `chunk` positions, a carried F x D state
 // between chunks), forward and backward (ops/linear_attention/driver.inc), and needs no L x L or
 // L x F x D buffer: memory is the inputs, the output, one (B, H, L) denominator and a few F x D
-// blocks per thread. Everything accumulates in fp32 (fp64 for double inputs); bf16 inputs are
-// widened to fp32 on entry and the output rounded back.
+// blocks per thread. Everything accumulates in fp32 (fp64 for double inputs). bf16 inputs take
+// the AMX tile kernel under Isa::amx (bf16 in and out, fp32 accumulation and states; memory adds
+// an fp32 copy of y kept for the backward); below amx they are widened to fp32 on entry and the
+// output rounded back.
 #pragma once
 #include <ATen/ATen.h>
 
