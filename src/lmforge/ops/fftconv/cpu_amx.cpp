@@ -1,9 +1,11 @@
 // FFT convolution kernels for AMX-BF16 (bf16 inputs only): the Monarch DFT stages of FlashFFTConv
 // (Fu et al. 2023) as bf16 tile matmuls with fp32 accumulation (TDPBF16PS), the way the paper runs
 // them on tensor cores. The complex product is one real matmul over stacked planes:
-//   level (r <= 16): [Yr; Yi] = [[Fr, -Fi], [Fi, Fr]] [Xr; Xi]  -- A = the DFT matrix (two constant
-//          16x32 tiles, rows o, K = [re rows 0..15 | im rows 0..15]), B = 16 columns of X packed
-//          in VNNI pairs, C = Yr, Yi (16x16 fp32); the twiddles are applied to C in fp32.
+//   level (r <= 16): [Yr; Yi] = [[Fr, -Fi], [Fi, Fr]] [Xr; Xi]  -- A = the DFT matrix (constant
+//          tiles, rows o, K = [re rows | im rows]), B = 16 columns of X packed in VNNI pairs,
+//          C = Yr, Yi (fp32); the twiddles are applied to C in fp32. r <= 8 uses one compact
+//          tile of each kind (level_amx_small); the next column block is packed while the
+//          tiles of the current one run.
 //   leaf (n = 16 or 32): Z = [Xr | Xi] [[Fr, Fi], [-Fi, Fr]]  -- A = up to 16 rows of X (one bf16
 //          row is just [Xr | Xi] converted), B = the constant DFT tiles, C = Zr, Zi.
 // conj(F) (the inverse) negates Fi. Precision: every operand is split into two bf16 parts,
@@ -14,6 +16,8 @@
 // by ~1% of its RMS at B4_L4096 (134x the bf16 bound on its small entries); three tile products
 // cost far less than the packing around them. Between stages the data stay fp32 in the driver's
 // planes (driver.inc: gating, batch pairs, filter spectrum, pointwise products, all fp32).
+// op.cpp gives this kernel the plan with the fewest stages for dense convolutions
+// (fft_plan(N, kTilePlan): leaf 32, levels <= 16), since each stage costs a packing pass.
 // Stages without a tile kernel here (radix 32 levels, widths not a multiple of 16, leaves other
 // than 16/32) use the AVX-512 fp32 code. fp32 inputs never come here (op.cpp keeps them on AVX-512).
 // Every tile is 16 rows x 64 bytes (palette 1), configured once per call of an entry point by the
@@ -86,7 +90,8 @@ DftTiles& new_slot() {
   return d;
 }
 
-// Level (r <= 16): A tiles, rows o, K = [re rows 0..15 | im rows 0..15]:
+// Level, 8 < r <= 16: A tiles, rows o, K = [re rows 0..15 | im rows 0..15] (r <= 8: the compact
+// layout described at level_amx_small, in t[0] = A1 and t[1] = A2):
 // t[0] = hi [Fr | -Fi], t[1] = lo [Fr | -Fi], t[2] = hi [Fi | Fr], t[3] = lo [Fi | Fr].
 const DftTiles& level_tiles(const float* gr, const float* gi, bool conj, int64_t r) {
   for (const DftTiles& d : t_cache)
