@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Routing attention vs full attention, and MoE vs a dense feed-forward of equal active FLOPs:
 # lmforge (`lmforge bench-layer`) and the PyTorch peers (bench/peers/sparse_peer.py) in one run,
-# forward+backward time (best of N) and the resident-memory high-water of one forward+backward.
+# forward+backward time (best of N; wall and process CPU time) and the resident-memory high-water of one
+# forward+backward.
 # Prints one JSON line per measurement, then a markdown table with the ratios.
-# Usage: bench/sparse_attention_moe.sh [threads] [reps]
+# Usage: bench/sparse_attention_moe.sh [threads] [reps] [all|attention|moe]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 THREADS=${1:-$(nproc)}
 REPS=${2:-3}
+PART=${3:-all}
 LMF=${LMFORGE:-$ROOT/build/lmforge}
 PY=/usr/bin/python3
 PEER="$ROOT/bench/peers/sparse_peer.py"
@@ -17,6 +19,7 @@ D=256
 run() { echo "$*" >&2; "$@" | tee -a "$OUT"; }
 
 for L in 4096 8192; do
+  [ "$PART" = moe ] && break
   run "$LMF" bench-layer --kind mixer --name routing --d-model $D --seq $L --reps $REPS --threads "$THREADS" \
       --opts $'n_heads = 4\nn_routing_heads = 2\nwindow = 256'
   run "$LMF" bench-layer --kind mixer --name attention --d-model $D --seq $L --reps $REPS --threads "$THREADS" \
@@ -26,6 +29,7 @@ done
 
 # MoE: 8 experts, top-2, 512 hidden each = 1024 active hidden per token; dense MLP hidden 1024.
 B=8; L=512; H=512
+if [ "$PART" != attention ]; then
 for cf in 1.25 0.0; do
   run "$LMF" bench-layer --kind ffn --name moe --d-model $D --batch $B --seq $L --reps $REPS --threads "$THREADS" \
       --opts "n_experts = 8
@@ -42,6 +46,7 @@ run "$LMF" bench-layer --kind ffn --name mlp --d-model $D --batch $B --seq $L --
     --opts $'hidden = 1024\nactivation = "relu"'
 run $PY "$PEER" --what mlp --d-model $D --hidden 1024 --batch $B --seq $L --reps $REPS --threads "$THREADS"
 run $PY "$PEER" --what moe --d-model $D --hidden $H --experts 8 --top-k 2 --batch $B --seq $L --reps $REPS --threads "$THREADS"
+fi
 
 $PY - "$OUT" <<'PYEOF'
 import json, sys
@@ -51,10 +56,13 @@ def label(r):
         return "pytorch " + r["what"]
     o = r.get("opts", "").replace("\n", ", ")
     return f"lmforge {r['name']} ({o})"
-print("| what | B | L | ms fwd | ms fwd+bwd | peak MB (fwd+bwd) |")
-print("|---|---|---|---|---|---|")
+def cpu(r, k):
+    return f"{r[k]:.1f}" if k in r else "-"
+print("| what | B | L | ms fwd | ms fwd+bwd | CPU ms fwd | CPU ms fwd+bwd | peak MB (fwd+bwd) |")
+print("|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {label(r)} | {r['B']} | {r['L']} | {r['ms_fwd']:.1f} | {r['ms_fwd_bwd']:.1f} | {r['peak_mb']:.0f} |")
+    print(f"| {label(r)} | {r['B']} | {r['L']} | {r['ms_fwd']:.1f} | {r['ms_fwd_bwd']:.1f} | {cpu(r, 'cpu_ms_fwd')} | "
+          f"{cpu(r, 'cpu_ms_fwd_bwd')} | {r['peak_mb']:.0f} |")
 print()
 for L in (4096, 8192):
     rt = [r for r in rows if r.get("name") == "routing" and r["L"] == L]
@@ -70,6 +78,8 @@ for m in moe:
     o = m["opts"].replace("\n", ", ")
     if mlp:
         print(f"moe ({o}) / lmforge dense mlp: {m['ms_fwd_bwd'] / mlp[0]['ms_fwd_bwd']:.2f}x time (fwd+bwd)")
+        if "cpu_ms_fwd_bwd" in m and "cpu_ms_fwd_bwd" in mlp[0]:
+            print(f"moe ({o}) / lmforge dense mlp: {m['cpu_ms_fwd_bwd'] / mlp[0]['cpu_ms_fwd_bwd']:.2f}x CPU time (fwd+bwd)")
     if pmlp:
         print(f"moe ({o}) / pytorch dense mlp: {m['ms_fwd_bwd'] / pmlp[0]['ms_fwd_bwd']:.2f}x time (fwd+bwd)")
 PYEOF

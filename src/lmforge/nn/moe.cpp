@@ -7,6 +7,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "lmforge/core/error.h"
+#include "lmforge/ops/moe_dispatch/op.h"
 
 namespace lmforge {
 
@@ -46,8 +47,7 @@ at::Tensor MoeFfn::smoe(const at::Tensor& x, ForwardContext& ctx) {
   auto [top_v, top_i] = logits.topk(K, -1);
   at::Tensor w = at::softmax(top_v, -1);  // (T, K)
   at::Tensor valid = ctx.key_padding.defined() ? ctx.key_padding.reshape({T}) : at::Tensor();
-  auto lo = at::TensorOptions().dtype(at::kLong).device(X.device());
-  at::Tensor expert = top_i.reshape({A}), token = at::floor_divide(at::arange(A, lo), K);
+  at::Tensor expert = top_i.reshape({A});
 
   if (is_training() && opt_.balance_weight > 0) {
     at::Tensor probs = at::softmax(logits, -1);
@@ -59,48 +59,10 @@ at::Tensor MoeFfn::smoe(const at::Tensor& x, ForwardContext& ctx) {
         opt_.balance_weight * E * (frac.detach() * meanprob).sum();
   }
 
-  // Sort the assignments by expert (ties by assignment order, i.e. by token), apply the capacity.
-  at::Tensor order, keep_sorted, counts;
-  {
-    torch::NoGradGuard ng;
-    at::Tensor key = expert * A + at::arange(A, lo);
-    at::Tensor sorted_key;
-    std::tie(sorted_key, order) = key.sort();
-    at::Tensor e_sorted = at::floor_divide(sorted_key, A);
-    at::Tensor keep = valid.defined() ? valid.index_select(0, token.index_select(0, order)) : at::Tensor();
-    if (keep.defined()) {  // padding takes no expert capacity
-      order = order.index({keep});
-      e_sorted = e_sorted.index({keep});
-    }
-    counts = at::bincount(e_sorted, {}, E);
-    if (opt_.capacity_factor > 0) {
-      const int64_t cap = static_cast<int64_t>(std::ceil(opt_.capacity_factor * A / E));
-      at::Tensor start = at::cumsum(counts, 0) - counts;
-      at::Tensor rank = at::arange(order.size(0), lo) - start.index_select(0, e_sorted);
-      at::Tensor ok = rank < cap;
-      order = order.index({ok});
-      counts = counts.clamp_max(cap);
-    }
-  }
-  // gather / scatter_add rather than index_select / index_add: on LibTorch 1.13 CPU, index_add (also
-  // index_select's backward) loops over the rows one tensor op at a time, 6x slower end to end here.
-  at::Tensor tok = token.index_select(0, order);
-  at::Tensor rows = tok.unsqueeze(1).expand({tok.size(0), D});
-  at::Tensor xs = X.gather(0, rows);
-  std::vector<int64_t> sizes(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + E);
-  std::vector<at::Tensor> parts = xs.split_with_sizes(sizes, 0), outs;
-  std::vector<at::Tensor> W1 = w1.unbind(0), W2 = w2.unbind(0), B1, B2;
-  if (b1.defined()) B1 = b1.unbind(0), B2 = b2.unbind(0);
-  for (int64_t e = 0; e < E; ++e) {
-    if (sizes[e] == 0) continue;
-    at::Tensor hdn = activation(at::linear(parts[e], W1[e], B1.empty() ? at::Tensor() : B1[e]), opt_.activation);
-    outs.push_back(at::linear(hdn, W2[e], B2.empty() ? at::Tensor() : B2[e]));
-  }
-  at::Tensor Y = at::zeros({T, D}, outs.empty() ? X.options() : outs[0].options());
-  if (!outs.empty()) {
-    at::Tensor ys = at::cat(outs, 0) * w.reshape({A}).gather(0, order).unsqueeze(1).to(outs[0].scalar_type());
-    Y = Y.scatter_add(0, rows, ys);
-  }
+  // Sort the assignments by expert, apply padding and capacity; then the experts on their own rows
+  // and the weighted combine in one operator (ops/moe_dispatch).
+  MoeRoute route = moe_route(top_i, E, opt_.capacity_factor, valid);
+  at::Tensor Y = moe_dispatch(X, w, route.order, route.counts, w1, b1, w2, b2, opt_.activation);
   return Y.view(x.sizes());
 }
 
