@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """MQAR accuracy vs model width, one line per mixer, as a standalone SVG (no matplotlib).
 
-Reads the sweep's run directories <OUT>/<mixer>_w<width>/metrics.json (written by
-bench/mqar_sweep.sh) and writes an SVG with a log2 width axis, accuracy 0..1, chance level
-dashed, and a legend.  Usage: /usr/bin/python3 bench/mqar_plot.py OUT_DIR out.svg [chance]
+Reads the sweep's run directories <OUT>/<mixer>_w<width> (written by bench/mqar_sweep.sh): the
+evaluation at step STEP from log.jsonl, or metrics.json when no STEP is given, and writes an SVG
+with a log2 width axis, accuracy 0..1, chance level dashed, and a legend.
+Usage: /usr/bin/python3 bench/mqar_plot.py OUT_DIR out.svg [chance] [step]
 """
 import json
 import math
@@ -22,16 +23,27 @@ MIXERS = [  # (run name, legend label, colour)
 ]
 
 
-def load(out_dir):
+def load(out_dir, step=None):
     acc = {}
     for name in sorted(os.listdir(out_dir)):
         m = re.fullmatch(r"([a-z]+)_w(\d+)", name)
-        f = os.path.join(out_dir, name, "metrics.json")
-        if not m or not os.path.isfile(f):
+        if not m:
             continue
-        with open(f) as fh:
-            metrics = json.load(fh)
-        if "accuracy" in metrics:
+        metrics = None
+        if step is None:
+            f = os.path.join(out_dir, name, "metrics.json")
+            if os.path.isfile(f):
+                with open(f) as fh:
+                    metrics = json.load(fh)
+        else:
+            f = os.path.join(out_dir, name, "log.jsonl")
+            if os.path.isfile(f):
+                with open(f) as fh:
+                    for line in fh:
+                        r = json.loads(line)
+                        if r.get("type") == "eval" and r.get("step") == step:
+                            metrics = r
+        if metrics and "accuracy" in metrics:
             acc.setdefault(m.group(1), {})[int(m.group(2))] = float(metrics["accuracy"])
     return acc
 
@@ -100,9 +112,11 @@ def svg(acc, chance=None, title="MQAR accuracy vs model width"):
 def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    chance = float(sys.argv[3]) if len(sys.argv) > 3 else None
+    chance = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else None
+    step = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    title = "MQAR accuracy vs model width" + (f" ({step} steps)" if step else "")
     with open(sys.argv[2], "w") as fh:
-        fh.write(svg(load(sys.argv[1]), chance))
+        fh.write(svg(load(sys.argv[1], step), chance, title))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$1; SVG=${2:-$OUT/mqar_accuracy.svg}
 LMF=${LMFORGE:-$ROOT/build/lmforge}
 JOBS=${JOBS:-2}
-STEPS=${STEPS:-3000}
+STEPS=${STEPS:-2000}
 WIDTHS=${WIDTHS:-"64 128"}
 MIXERS=${MIXERS:-"softmax hedgehog taylor elu relu performer hyena"}
 mkdir -p "$OUT"
@@ -33,8 +33,10 @@ mixer_args() {  # the overrides that select one mixer
 
 run() {  # mixer width
   local dir="$OUT/$1_w$2"
-  # resumable: runs that finished are kept
-  grep -q '"finished": true' "$dir/metrics.json" 2>/dev/null && return 0
+  # resumable: a run that has evaluated at step STEPS is kept. The lr is constant after the warmup
+  # and the batches depend only on (seed, step), so a longer run's evaluation at step STEPS is
+  # that of a STEPS-step run.
+  grep -q "\"step\":$STEPS,\"type\":\"eval\"" "$dir/log.jsonl" 2>/dev/null && return 0
   # shellcheck disable=SC2046
   "$LMF" train -c mqar "${COMMON[@]}" --set model.d_model=$2 $(mixer_args "$1") \
     --out "$dir" > "$OUT/$1_w$2.log" 2>&1 || echo "run $1 w$2 failed: see $OUT/$1_w$2.log" >&2
@@ -49,28 +51,26 @@ done
 wait
 
 /usr/bin/python3 - "$OUT" "$STEPS" $WIDTHS <<'PY'
-import json, os, re, sys
-out, steps, widths = sys.argv[1], sys.argv[2], sys.argv[3:]
+import json, os, sys
+out, steps, widths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 mixers = ["softmax", "hedgehog", "taylor", "elu", "relu", "performer", "hyena"]
-def tok_s(log):
-    best = 0.0
-    try:
-        for line in open(log):
-            m = re.search(r"(\d+) tok/s", line)
-            if m: best = max(best, float(m.group(1)))
-    except OSError: pass
-    return best
 print("| mixer | width | steps | MQAR accuracy | valid loss | params | best tokens/s |")
 print("|---|---|---|---|---|---|---|")
 for m in mixers:
     for w in widths:
         d = os.path.join(out, f"{m}_w{w}")
-        f = os.path.join(d, "metrics.json")
-        if not os.path.isfile(f):
+        ev, tok_s = None, 0.0
+        try:
+            for line in open(os.path.join(d, "log.jsonl")):
+                r = json.loads(line)
+                if r.get("type") == "eval" and r["step"] == steps: ev = r
+                if r.get("type") == "train" and r["step"] <= steps: tok_s = max(tok_s, r["tokens_per_s"])
+        except OSError:
             continue
-        r = json.load(open(f))
-        params = r.get("parameters", r.get("params", ""))
-        print(f"| {m} | {w} | {steps} | {r.get('accuracy', float('nan')):.3f} | {r['valid_loss']:.3f} | {params} | {tok_s(d + '.log'):.0f} |")
+        if ev is None:
+            print(f"| {m} | {w} | {steps} | not reached: see {d}.log | | | |"); continue
+        params = json.load(open(os.path.join(d, "metrics.json"))).get("parameters", "") if os.path.isfile(os.path.join(d, "metrics.json")) else ""
+        print(f"| {m} | {w} | {steps} | {ev['accuracy']:.3f} | {ev['valid_loss']:.3f} | {params} | {tok_s:.0f} |")
 PY
-/usr/bin/python3 "$ROOT/bench/mqar_plot.py" "$OUT" "$SVG" "${CHANCE:-}"
+/usr/bin/python3 "$ROOT/bench/mqar_plot.py" "$OUT" "$SVG" "${CHANCE:-0.25}" "$STEPS"
 echo "plot: $SVG"
