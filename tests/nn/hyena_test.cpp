@@ -77,6 +77,39 @@ TEST(Hyena, FusedEqualsReferenceValuesAndGradients) {
   }
 }
 
+// The bf16 training path (autocast: bf16 projections, the fused short conv and, on AMX machines,
+// the tile FFT kernel) against the same layer on the ATen reference ops under the same autocast.
+// Both round activations to bf16 at the same places, so they agree to a few bf16 ulps of the
+// tensor's scale: 3% of its largest entry.
+TEST(Hyena, FusedEqualsReferenceUnderBf16Autocast) {
+  HyenaOptions fo, ro;
+  ro.fused = false;
+  at::manual_seed(5);
+  Hyena fused(fo, ctx32());
+  at::manual_seed(5);
+  Hyena ref(ro, ctx32());
+  at::Tensor x = at::randn({2, 48, 32}), g = at::randn({2, 48, 32});
+  ForwardContext c;
+  at::Tensor yf, yr;
+  {
+    AutocastGuard ac(at::kBFloat16, at::Device(at::kCPU));
+    yf = fused.forward(x, c).to(at::kFloat);
+    yr = ref.forward(x, c).to(at::kFloat);
+  }
+  auto close = [](const at::Tensor& a, const at::Tensor& b) {
+    return (a - b).abs().max().item<double>() <= 0.03 * b.abs().max().item<double>();
+  };
+  EXPECT_TRUE(close(yf, yr)) << "max diff " << (yf - yr).abs().max().item<double>();
+  (yf * g).sum().backward();
+  (yr * g).sum().backward();
+  auto pf = fused.named_parameters(), pr = ref.named_parameters();
+  for (const auto& p : pf) {
+    const at::Tensor a = p.value().grad().to(at::kFloat), b = pr[p.key()].grad().to(at::kFloat);
+    EXPECT_TRUE(close(a, b)) << p.key() << " max diff " << (a - b).abs().max().item<double>() << " of "
+                             << b.abs().max().item<double>();
+  }
+}
+
 TEST(Hyena, FiltersDecayAndHaveTheRightShape) {
   HyenaOptions o;
   o.order = 3;

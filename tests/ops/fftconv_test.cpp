@@ -37,6 +37,18 @@ TEST(FftConv, MonarchFftEqualsTorchFft) {
     if (isa_supported(Isa::avx512)) fftk::fft_avx512_f32(p, rf.data_ptr<float>(), imf.data_ptr<float>());
     else fftk::fft_generic_f32(p, rf.data_ptr<float>(), imf.data_ptr<float>());
     EXPECT_LT(max_rel(at::complex(rf, imf).to(at::kComplexDouble), want), 1e-5) << "f32, n=" << n;
+    if (isa_supported(Isa::amx)) {
+      // tile stages (cpu_amx.cpp): operands split into bf16 hi + lo, three tile products per
+      // stage, fp32 sums: about 2^-16 per stage, so close to the fp32 path; on the default plan
+      // and on the tile plan (fewest stages) the AMX kernel uses for dense bf16 convolutions
+      for (int64_t radix : {int64_t{0}, fftk::kTilePlan}) {
+        const fftk::FftPlan& q = fftk::fft_plan(n, radix);
+        at::Tensor want_q = in_layout(q, at::fft_fft(x));
+        at::Tensor ra = at::real(x).to(at::kFloat).contiguous(), ia = at::imag(x).to(at::kFloat).contiguous();
+        fftk::fft_amx_f32(q, ra.data_ptr<float>(), ia.data_ptr<float>());
+        EXPECT_LT(max_rel(at::complex(ra, ia).to(at::kComplexDouble), want_q), 1e-4) << "amx, n=" << n << " radix " << radix;
+      }
+    }
   }
 }
 

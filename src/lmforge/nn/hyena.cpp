@@ -9,6 +9,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/fftconv/op.h"
+#include "lmforge/ops/shortconv/op.h"
 
 namespace lmforge {
 namespace {
@@ -75,11 +76,19 @@ at::Tensor Hyena::filters(int64_t L) const {
 
 at::Tensor Hyena::forward(const at::Tensor& x, ForwardContext& ctx) {
   const int64_t L = x.size(1), D = lc_.d_model, N = opt_.order;
-  at::Tensor z = in_proj_->forward(x).transpose(1, 2);  // (B, (N+1) D, L)
-  // depthwise causal conv: pad K-1 on the left (conv1d pads both sides; keep the first L)
-  z = at::conv1d(z, short_w_.to(z.scalar_type()), short_b_.to(z.scalar_type()), 1, opt_.short_filter - 1, 1, z.size(1))
-          .narrow(2, 0, L);
-  std::vector<at::Tensor> parts = z.split(D, 1);  // x0 .. x_{N-1}, v; each (B, D, L)
+  at::Tensor z = in_proj_->forward(x);  // (B, L, (N+1) D)
+  std::vector<at::Tensor> parts;         // x0 .. x_{N-1}, v; each (B, D, L)
+  if (opt_.fused) {
+    // one pass: short causal conv, transpose to channel-major and split into contiguous parts
+    parts = short_conv_split(z, short_w_, short_b_, N + 1);
+  } else {
+    // depthwise causal conv: pad K-1 on the left (conv1d pads both sides; keep the first L)
+    z = z.transpose(1, 2);
+    z = at::conv1d(z, short_w_.to(z.scalar_type()), short_b_.to(z.scalar_type()), 1, opt_.short_filter - 1, 1,
+                   z.size(1))
+            .narrow(2, 0, L);
+    parts = z.split(D, 1);
+  }
   at::Tensor k = filters(L), bias = skip_bias();
   at::Tensor v = parts[N];
   for (int64_t i = N - 1; i >= 1; --i) {

@@ -8,7 +8,9 @@
 // activations sin(w x) (one trainable w shared by all layers of the MLP), and a fixed exponential
 // decay per channel (|delta| from 3.07 to 15.35). Each step of the recurrence is one call of the
 // fused ops/fftconv kernel (gate, FFT long convolution, skip, and for the last step the output
-// gate x0), so the only tensors written between steps are v's.
+// gate x0), so the only tensors written between steps are v's. The short convolution is the fused
+// ops/shortconv kernel: it reads in_proj's (B, L, (N+1) D) output once and writes each part as a
+// contiguous channel-major (B, D, L) tensor, so no transpose or split copies are made.
 #pragma once
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/dense.h"
@@ -25,7 +27,7 @@ struct HyenaOptions {
   double decay_slow = 1.5;    //   and the slowest at t = 1.5
   double decay_target = 1e-2;
   bool modulate = true;
-  bool fused = true;          // use the fused fftconv op (false: the ATen reference, for checks)
+  bool fused = true;          // fused shortconv + fftconv ops (false: the ATen reference, for checks)
   bool gated = true;          // false: no multiplicative gates (a plain long convolution, the
                               // ablation of the MQAR experiment); x0..x_{N-1} are then unused
   template <class V>
@@ -39,7 +41,7 @@ struct HyenaOptions {
     v("decay_slow", decay_slow, "same for the slowest channel");
     v("decay_target", decay_target, "filter magnitude the decay reaches");
     v("modulate", modulate, "multiply the filters by the exponential decay window");
-    v("fused", fused, "use the fused FFT-convolution operator (false: plain ATen reference)");
+    v("fused", fused, "use the fused short-conv and FFT-convolution operators (false: plain ATen reference)");
     v("gated", gated, "multiplicative gates (false: ungated long convolution, for ablations)");
   }
 };

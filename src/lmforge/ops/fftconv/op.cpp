@@ -1,6 +1,7 @@
 // fftconv as a torch::autograd::Function: forward and backward side by side, each one pass over
-// the channels (at::parallel_for over h), dispatching on active_isa() (amx and avx512 share the
-// AVX-512 fp32 kernel; avx2 the compiler-vectorised one; ref the ATen oracle through autograd).
+// the channels (OpenMP over chunks of h), dispatching on active_isa() (amx: AMX-BF16 tile stages
+// for bf16 inputs, AVX-512 for fp32; avx512: the AVX-512 fp32 kernel, bf16 widened on load; avx2
+// the compiler-vectorised one; ref the ATen oracle through autograd).
 // Formulas in kernel.h; the paper and the layout in plan.h. Nothing is saved beyond the inputs:
 // the backward recomputes the filter spectrum and the forward convolution it needs (for dpost),
 // which keeps peak memory at the inputs plus one workspace per thread.
@@ -35,7 +36,7 @@ struct Call {  // the shared set-up of forward and backward
   std::vector<uint8_t> keep;
   at::Tensor u, k, pre, post, D;
   Call(const at::Tensor& u0, const at::Tensor& k0, const at::Tensor& pre0, const at::Tensor& post0,
-       const at::Tensor& D0, int64_t partial, double sparsity) {
+       const at::Tensor& D0, int64_t partial, double sparsity, Isa isa) {
     const at::ScalarType io = io_type(u0.scalar_type()), acc = acc_type(io);
     u = prep(u0, io), pre = prep(pre0, io), post = prep(post0, io);
     k = prep(k0, acc), D = prep(D0, acc);
@@ -44,7 +45,9 @@ struct Call {  // the shared set-up of forward and backward
     a.k_len = k.size(1), a.k_stride = k.size(1);
     a.Lk = partial > 0 ? std::min(partial, a.k_len) : a.k_len;
     const int64_t N = fftconv_size(a.L, a.Lk);
-    a.plan = &fft_plan(N);
+    // the AMX kernel (bf16) prefers fewer, wider stages; sparse rows are defined on the default plan
+    const bool tiles = isa >= Isa::amx && a.dt == Dt::bf16 && sparsity <= 0;
+    a.plan = &fft_plan(N, tiles ? kTilePlan : 0);
     if (sparsity > 0) {
       keep = fftconv_keep_rows(N, sparsity);
       a.keep = keep.data();
@@ -76,11 +79,12 @@ void run(ConvKernel kernel, const ConvArgs& a) {
   if (failed) throw std::bad_alloc();
 }
 
+// amx: the tile kernel for bf16 inputs (it hands fp32 to the AVX-512 one itself).
 ConvKernel fwd_kernel(Isa isa) {
-  return isa >= Isa::avx512 ? conv_fwd_avx512 : isa >= Isa::avx2 ? conv_fwd_avx2 : conv_fwd_generic;
+  return isa >= Isa::amx ? conv_fwd_amx : isa >= Isa::avx512 ? conv_fwd_avx512 : isa >= Isa::avx2 ? conv_fwd_avx2 : conv_fwd_generic;
 }
 ConvKernel bwd_kernel(Isa isa) {
-  return isa >= Isa::avx512 ? conv_bwd_avx512 : isa >= Isa::avx2 ? conv_bwd_avx2 : conv_bwd_generic;
+  return isa >= Isa::amx ? conv_bwd_amx : isa >= Isa::avx512 ? conv_bwd_avx512 : isa >= Isa::avx2 ? conv_bwd_avx2 : conv_bwd_generic;
 }
 
 struct FftConvFn : public torch::autograd::Function<FftConvFn> {
@@ -90,7 +94,7 @@ struct FftConvFn : public torch::autograd::Function<FftConvFn> {
                             const at::Tensor& post_in, const at::Tensor& D_in, int64_t partial, double sparsity,
                             int64_t isa) {
     const at::Tensor pre = defined_or_none(pre_in), post = defined_or_none(post_in), D = defined_or_none(D_in);
-    Call c(u, k, pre, post, D, partial, sparsity);
+    Call c(u, k, pre, post, D, partial, sparsity, static_cast<Isa>(isa));
     at::Tensor y = at::empty_like(c.u);
     c.a.y = y.data_ptr();
     run(fwd_kernel(static_cast<Isa>(isa)), c.a);
@@ -105,7 +109,8 @@ struct FftConvFn : public torch::autograd::Function<FftConvFn> {
     variable_list s = ctx->get_saved_variables();
     const at::Tensor u = s[0], k = s[1], pre = defined_or_none(s[2]), post = defined_or_none(s[3]),
                      D = defined_or_none(s[4]);
-    Call c(u, k, pre, post, D, ctx->saved_data["partial"].toInt(), ctx->saved_data["sparsity"].toDouble());
+    Call c(u, k, pre, post, D, ctx->saved_data["partial"].toInt(), ctx->saved_data["sparsity"].toDouble(),
+           static_cast<Isa>(ctx->saved_data["isa"].toInt()));
     at::Tensor dy = prep(grad[0], c.u.scalar_type());
     at::Tensor du = at::empty_like(c.u), dk = at::empty_like(c.k);
     at::Tensor dpre = pre.defined() ? at::empty_like(c.u) : at::Tensor();

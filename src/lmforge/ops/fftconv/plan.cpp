@@ -48,11 +48,27 @@ std::vector<int> split_bits(int p, int max_bits) {
   return best;
 }
 
+// Radices for the AMX tile stages: the fewest passes (each stage costs its packing and a trip
+// through memory, while the tile products are nearly free): a leaf of 32 (or 16), levels of at
+// most 16, as even as possible.
+std::vector<int> split_bits_tiles(int p) {
+  if (p <= 5) return {p};
+  std::vector<int> best;
+  for (int leaf : {5, 4}) {
+    const int q = p - leaf, nl = (q + 3) / 4;
+    std::vector<int> bits;
+    for (int i = 0; i < nl; ++i) bits.push_back(q / nl + (i < q % nl ? 1 : 0));
+    bits.push_back(leaf);
+    if (best.empty() || bits.size() < best.size()) best = bits;
+  }
+  return best;
+}
+
 std::unique_ptr<OwnedPlan> build(int64_t n, int64_t max_radix) {
   auto o = std::make_unique<OwnedPlan>();
   FftPlan& p = o->plan;
   p.n = n;
-  std::vector<int> bits = split_bits(log2i(n), log2i(max_radix));
+  std::vector<int> bits = max_radix == kTilePlan ? split_bits_tiles(log2i(n)) : split_bits(log2i(n), log2i(max_radix));
   LMF_REQUIRE(static_cast<int>(bits.size()) <= kMaxLevels, std::runtime_error, "fft plan too deep");
   p.levels = static_cast<int>(bits.size());
   p.size[p.levels] = 1;
@@ -97,7 +113,7 @@ std::unique_ptr<OwnedPlan> build(int64_t n, int64_t max_radix) {
 
 const FftPlan& fft_plan(int64_t n, int64_t max_radix) {
   LMF_REQUIRE(n >= 1 && (n & (n - 1)) == 0, std::invalid_argument, "fft size must be a power of two, got ", n);
-  if (max_radix <= 0) {
+  if (max_radix <= 0 && max_radix != kTilePlan) {
     const char* env = std::getenv("LMFORGE_FFT_RADIX");
     max_radix = env ? std::atol(env) : 16;
     if (max_radix < 4) max_radix = 16;

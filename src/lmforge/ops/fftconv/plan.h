@@ -34,6 +34,9 @@ struct FftPlan {
 // The plan for an FFT of size n (a power of two), cached for the life of the process.
 // max_radix (0 = default, or LMFORGE_FFT_RADIX) bounds the non-leaf radices.
 const FftPlan& fft_plan(int64_t n, int64_t max_radix = 0);
+// max_radix = kTilePlan: the plan of the AMX tile stages (fewest passes: leaf 32, levels <= 16).
+// Only for dense convolutions: the frequency-sparsity rows are defined on fft_plan(n)'s top level.
+constexpr int64_t kTilePlan = -1;
 
 // Where frequency f of the forward transform lands in the plan's output layout.
 int64_t fft_layout_position(const FftPlan& p, int64_t f);
