@@ -14,15 +14,18 @@ bf16: torch's CPU FFT has no bf16 kernel, so (like the reference code) the FFT r
 the bf16 inputs and the result is cast back.
 """
 import argparse
-import ctypes
-import gc
 import json
 import math
+import os
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import peak_mb  # noqa: E402  (shared with the other peers)
 
 
 def fftconv_ref(u, k, D, pre=None, post=None):
@@ -90,27 +93,6 @@ class HyenaOperator(nn.Module):
         for o, x_i in enumerate(reversed(x[1:])):
             v = fftconv_ref(v * x_i, k[o], bias[o])
         return self.out_proj((v * x[0]).transpose(1, 2))
-
-
-def status_kb(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return float(line.split()[1])
-    return 0.0
-
-
-def peak_mb(fn):
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    rss0 = status_kb("VmRSS:")
-    fn()
-    return max(0.0, status_kb("VmHWM:") - rss0) / 1024.0
 
 
 def best_ms(fn, seconds, max_reps=50):
