@@ -244,7 +244,7 @@ at::Tensor moe_dispatch(const at::Tensor& x_in, const at::Tensor& weight_in, con
               "moe_dispatch: order must be int64 with sum(counts) = ", total, " entries, got ", order_in.sizes());
   if (active_isa() == Isa::ref || !x_in.device().is_cpu())
     return moe_dispatch_ref(x_in, weight_in, order_in, counts, w1_in, b1_in, w2_in, b2_in, act);
-  activation(at::zeros({1}), act);  // validates the name
+  check_activation(act, "moe_dispatch activation");  // the kernels below know only these names
   // Autocast does not see inside a custom Function: cast as the experts' linear layers would be cast.
   at::ScalarType dt = x_in.scalar_type();
   if (at::autocast::is_cpu_enabled()) dt = at::autocast::get_autocast_cpu_dtype();
