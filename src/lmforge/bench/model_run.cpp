@@ -93,13 +93,14 @@ nlohmann::json glue_eval(const std::string& run_dir, const BenchGlueOptions& g, 
       out["skipped"].push_back(task.name);
       continue;
     }
+    const SuiteGlueFinetune& f = t.finetune;
     GlueFinetuneOptions o;
-    o.epochs = t.epochs;
-    o.batch_size = t.batch_size;
-    o.lr = t.lr;
-    o.max_train = t.max_train;
-    o.max_eval = t.max_eval;
-    o.max_len = t.max_len;
+    o.epochs = f.epochs;
+    o.batch_size = f.batch_size;
+    o.lr = f.lr;
+    o.max_train = f.max_train;
+    o.max_eval = f.max_eval;
+    o.max_len = f.max_len;
     o.precision = precision;
     o.quiet = true;
     const auto t0 = Clock::now();
@@ -120,29 +121,32 @@ nlohmann::json glue_eval(const std::string& run_dir, const BenchGlueOptions& g, 
 
 }  // namespace
 
-BenchGlueOptions parse_bench_glue(const nlohmann::json& j) {
+BenchGlueOptions parse_bench_glue(const toml::table& t) {
   BenchGlueOptions g;
-  g.data_dir = j.value("data", "");
-  for (const auto& t : j.value("tasks", nlohmann::json::array())) {
-    BenchGlueTask x;
-    x.name = t.at("name").get<std::string>();
-    x.epochs = t.value("epochs", x.epochs);
-    x.batch_size = t.value("batch_size", x.batch_size);
-    x.lr = t.value("lr", x.lr);
-    x.max_train = t.value("max_train", x.max_train);
-    x.max_eval = t.value("max_eval", x.max_eval);
-    x.max_len = t.value("max_len", x.max_len);
-    g.tasks.push_back(x);
+  g.data_dir = t["data"].value_or(std::string());
+  if (const toml::array* tasks = t["tasks"].as_array()) {
+    for (size_t i = 0; i < tasks->size(); ++i) {
+      const toml::table* tt = (*tasks)[i].as_table();
+      LMF_REQUIRE(tt, ConfigError, "GLUE options: tasks[", i, "] is not a table");
+      toml::table rest = *tt;
+      BenchGlueTask x;
+      x.name = rest["name"].value_or(std::string());
+      rest.erase("name");
+      lmforge::bind(rest, x.finetune, str("tasks[", i, "]"));
+      g.tasks.push_back(x);
+    }
   }
   return g;
 }
 
-nlohmann::json to_json(const BenchGlueOptions& g) {
-  nlohmann::json j = {{"data", g.data_dir}, {"tasks", nlohmann::json::array()}};
-  for (const auto& t : g.tasks)
-    j["tasks"].push_back({{"name", t.name}, {"epochs", t.epochs}, {"batch_size", t.batch_size}, {"lr", t.lr},
-                          {"max_train", t.max_train}, {"max_eval", t.max_eval}, {"max_len", t.max_len}});
-  return j;
+toml::table to_toml(const BenchGlueOptions& g) {
+  toml::array tasks;
+  for (const auto& x : g.tasks) {
+    toml::table t = unbind(x.finetune);
+    t.insert("name", x.name);
+    tasks.push_back(std::move(t));
+  }
+  return toml::table{{"data", g.data_dir}, {"tasks", std::move(tasks)}};
 }
 
 nlohmann::json run_bench_model(const toml::table& config, const BenchModelOptions& o) {

@@ -11,23 +11,23 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include "lmforge/bench/suite.h"
+
 namespace lmforge {
 
 // The GLUE part of an encoder's measurement: after pretraining, fine-tune on each task and score
-// its dev files (eval/glue_finetune.h). Read from the JSON file the suite runner writes
-// (bench-one --glue FILE): {"data": DIR, "tasks": [{"name", "epochs", "batch_size", "lr",
-// "max_train", "max_eval", "max_len"}]}.
+// its dev files (eval/glue_finetune.h). The suite runner writes it as a TOML file
+// (bench-one --glue FILE): data = DIR, then [[tasks]] with the name and the [glue] fine-tuning keys.
 struct BenchGlueTask {
   std::string name;
-  int64_t epochs = 3, batch_size = 32, max_train = 0, max_eval = 0, max_len = 128;
-  double lr = 3e-4;
+  SuiteGlueFinetune finetune;
 };
 struct BenchGlueOptions {
   std::string data_dir;
   std::vector<BenchGlueTask> tasks;
 };
-BenchGlueOptions parse_bench_glue(const nlohmann::json& j);
-nlohmann::json to_json(const BenchGlueOptions& g);
+BenchGlueOptions parse_bench_glue(const toml::table& t);
+toml::table to_toml(const BenchGlueOptions& g);
 
 struct BenchModelOptions {
   std::string run_dir;

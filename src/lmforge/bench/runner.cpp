@@ -238,7 +238,7 @@ struct PlannedRun {
   double suite_minutes = 0;  // the suite's shared cap (0: none)
   int64_t text_lines = 0;
   double infer_seconds = 0.5;
-  std::string glue_json;  // the GLUE part's options file (bench-one --glue), "" when none
+  std::string glue_file;  // the GLUE part's options file (bench-one --glue), "" when none
   BenchGlueOptions glue;
 };
 
@@ -250,9 +250,9 @@ std::string train_command(const PlannedRun& p) {
   // The GLUE part, as the equivalent standalone commands (bench-one runs them in-process).
   for (const auto& t : p.glue.tasks)
     c += str(" && lmforge glue --task ", t.name, " --checkpoint ", shell_quote(p.run_dir), " --data ", shell_quote(p.glue.data_dir),
-             " --epochs ", t.epochs, " --batch-size ", t.batch_size, " --lr ", t.lr,
-             t.max_train ? str(" --max-train ", t.max_train) : std::string(), t.max_eval ? str(" --max-eval ", t.max_eval) : std::string(),
-             " --max-len ", t.max_len);
+             " --epochs ", t.finetune.epochs, " --batch-size ", t.finetune.batch_size, " --lr ", t.finetune.lr,
+             t.finetune.max_train ? str(" --max-train ", t.finetune.max_train) : std::string(),
+             t.finetune.max_eval ? str(" --max-eval ", t.finetune.max_eval) : std::string(), " --max-len ", t.finetune.max_len);
   return c;
 }
 
@@ -338,12 +338,7 @@ BenchGlueOptions glue_options(const SuiteGlue& g, const std::string& glue_dir) {
     const SuiteGlueFinetune& f = it == g.per_task.end() ? g.finetune : it->second;
     BenchGlueTask t;
     t.name = data::glue_task(name).name;
-    t.epochs = f.epochs;
-    t.batch_size = f.batch_size;
-    t.lr = f.lr;
-    t.max_train = f.max_train;
-    t.max_eval = f.max_eval;
-    t.max_len = f.max_len;
+    t.finetune = f;
     o.tasks.push_back(t);
   }
   return o;
@@ -559,9 +554,9 @@ BenchOutcome run_bench(const BenchOptions& o) {
         if (s.glue.enabled()) {
           LMF_REQUIRE(rc.model.kind == "encoder", ConfigError, "suite '", s.name, "' has a [glue] part, which fine-tunes encoders, but model '",
                       m.name, "' has model.kind = \"", rc.model.kind, "\"");
-          p.glue_json = (fs::path(p.run_dir) / "glue.json").string();
+          p.glue_file = (fs::path(p.run_dir) / "glue.toml").string();
           p.glue = glue_options(s.glue, glue_dir);
-          write_file_atomic(p.glue_json, to_json(p.glue).dump(2) + "\n");
+          write_file_atomic(p.glue_file, to_toml_string(to_toml(p.glue)));
         }
       } catch (const UserError& e) {
         p.set = base;
@@ -579,7 +574,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
 
   for (const PlannedRun& p : plan) {
     json m = {{"planned_steps", p.planned_steps}};
-    if (!p.glue_json.empty()) m["quality_metric"] = "glue_mean", m["higher_is_better"] = true;
+    if (!p.glue_file.empty()) m["quality_metric"] = "glue_mean", m["higher_is_better"] = true;
     else if (p.task == "mqar") m["quality_metric"] = "accuracy", m["higher_is_better"] = true;
     else m["quality_metric"] = p.has_valid ? "word_ppl" : "valid_ppl", m["higher_is_better"] = false;
     json rec = {{"suite", p.suite}, {"name", p.name}, {"status", p.plan_error.empty() ? "pending" : "failed"},
@@ -654,7 +649,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
     std::vector<std::string> argv = {exe, "bench-one", "--config", (fs::path(p.run_dir) / "input.toml").string(),
                                      "--out", p.run_dir, "--text-lines", std::to_string(p.text_lines),
                                      "--infer-seconds", str(p.infer_seconds), "--verbose"};
-    if (!p.glue_json.empty()) argv.insert(argv.end(), {"--glue", p.glue_json});
+    if (!p.glue_file.empty()) argv.insert(argv.end(), {"--glue", p.glue_file});
     auto last_poll = Clock::now();
     auto tick = [&] {
       if (!bar || Clock::now() - last_poll < std::chrono::milliseconds(800)) return;

@@ -2,7 +2,6 @@
 // trains a matrix of models on the same work with the same budget and writes a self-contained
 // HTML report (bench/runner.h, report/html_report.h). `lmforge bench-one` (hidden) is the child
 // process that trains and measures one model of the matrix (bench/model_run.h).
-#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -102,16 +101,11 @@ const bool kBenchOne = register_subcommand(
       app.add_option("--out", a->out, "run directory")->required();
       app.add_option("--text-lines", a->o.text_lines, "text tasks: word_ppl on the first N validation lines (0 = all)");
       app.add_option("--infer-seconds", a->o.infer_seconds, "timing budget of the inference measurement");
-      app.add_option("--glue", a->glue, "JSON file of the GLUE fine-tuning part (bench/model_run.h)");
+      app.add_option("--glue", a->glue, "TOML file of the GLUE fine-tuning part (bench/model_run.h)");
       app.add_flag("--verbose", a->verbose, "per-step console lines");
       return [a] {
         a->o.run_dir = a->out;
-        if (!a->glue.empty()) {
-          std::ifstream f(a->glue);
-          LMF_REQUIRE(f, InputError, "bench-one: GLUE options file '", a->glue, "' cannot be read");
-          a->o.glue = parse_bench_glue(nlohmann::json::parse(f));
-        }
-        a->o.quiet = !a->verbose;
+        if (!a->glue.empty()) a->o.glue = parse_bench_glue(load_config(a->glue));
         nlohmann::json j = run_bench_model(load_config(a->config), a->o);
         std::cout << j.dump(2) << std::endl;
         return 0;
