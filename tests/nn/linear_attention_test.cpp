@@ -160,7 +160,8 @@ TEST(LinearAttentionDistill, DistillModeReproducesTheSoftmaxTeacherAndBoundsTheL
 TEST(LinearAttentionDistill, ConvertCommandRunsBothStages) {
   test::TempDir dir("convert");
   const std::string t = dir / "teacher", o = dir / "conv";
-  ASSERT_EQ(test::run_lmforge("train -c gpt-tiny --set train.steps=4 --set run.threads=1 -q --out " + t).code, 0);
+  // The teacher's wall-clock cap must not carry over to the fine-tune (it once stopped one at step 7).
+  ASSERT_EQ(test::run_lmforge("train -c gpt-tiny --set train.steps=4 --set train.max_minutes=14 --set run.threads=1 -q --out " + t).code, 0);
   test::CommandResult r = test::run_lmforge("convert --teacher " + t + " --out " + o +
                                 " --distill-steps 3 --finetune-steps 2 --eval-batches 1 --threads 1 --json");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -168,6 +169,8 @@ TEST(LinearAttentionDistill, ConvertCommandRunsBothStages) {
   EXPECT_TRUE(std::isfinite(j["teacher_ppl"].get<double>()));
   EXPECT_TRUE(std::isfinite(j["finetuned_ppl"].get<double>()));
   EXPECT_TRUE(std::filesystem::exists(o + "/finetuned/checkpoint/model.pt"));
+  const std::string cfg = test::read_text(o + "/finetuned/config.toml");
+  EXPECT_NE(cfg.find("max_minutes = 0"), std::string::npos) << cfg;
   // a non-attention teacher is refused with one clear message
   test::CommandResult bad = test::run_lmforge("convert --teacher " + o + "/finetuned --out " + dir / "again");
   EXPECT_EQ(bad.code, 2) << bad.output;
