@@ -20,7 +20,8 @@ mkdir -p "$OUT"
 # so that the evaluations every EVAL_EVERY steps are those of shorter runs. VOCAB/SEQ/KV override it.
 VOCAB=${VOCAB:-256}; SEQ=${SEQ:-64}; KV=${KV:-8}
 TASK=(--set data.mqar.vocab_size=$VOCAB --set data.mqar.num_kv_pairs=$KV --set data.mqar.seq_len=$SEQ
-      --set train.seq_len=$SEQ --set model.max_seq_len=$SEQ --set train.schedule=constant)
+      --set train.seq_len=$SEQ --set model.max_seq_len=$SEQ --set train.schedule=constant
+      --set model.position=learned --set train.lr=1e-3 --set train.weight_decay=0.0)  # = the preset's
 COMMON=(--set run.threads=1 --set train.steps=$STEPS --set train.eval_every=${EVAL_EVERY:-500}
         --set train.log_every=100 "${TASK[@]}")
 
