@@ -1,19 +1,32 @@
 // The Monarch fast path as an autograd Function, forward and backward side by side.
 //
-// Layout: activations live per block, (blocks, rows, block width), contiguous, so each factor is one
-// batched GEMM (block_mm: one single-threaded GEMM per block and thread; OpenBLAS for fp32,
-// oneDNN/AMX for bf16 -- oneDNN needs contiguous or transposed-contiguous operands, so strided
-// per-block views of x would fall back to a slow path).
-// Each permutation is exactly one copy: x -> (k, B, p); the stride permutation P fused into one
-// permute of Y1 (when l divides q, which every MonarchLinear shape satisfies); the output
-// permutation fused into the final reshape. The bias rides in the second GEMM (addmm).
-// Saved for backward: the two per-block GEMM inputs X1 (k, B, p) and X2 (l, B, r).
-//   forward   Y1 = X1 W1^T          X2 = P(Y1)          Y2 = X2 W2^T + b      y = P_out(Y2)
-//   backward  dY2 = P_out^-1(dy)    dW2 = dY2^T X2      dX2 = dY2 W2
-//             dY1 = P^-1(dX2)       dW1 = dY1^T X1      dX1 = dY1 W1          dx = (dX1 as (B, n))
+// Layout: each factor is a set of per-block GEMMs on (rows, block width) matrices (block_mm: one
+// single-threaded GEMM per block and thread; OpenBLAS for fp32, oneDNN/AMX for bf16).
+//   forward   X1 = blocks(x)      Y1 = X1 W1^T      X2 = P(Y1)      y = P_out(X2 W2^T) + b
+//   backward  dY2 = P_out^-1(dy)  dW2 = dY2^T X2    dX2 = dY2 W2    dY1 = P^-1(dX2)
+//             dW1 = dY1^T X1      dx[:, block k] = dY1[k] W1[k]  (written in place, ldc = n)
+//
+// Why the permutations are still passes and not folded into the GEMMs (measured 2026-11-23,
+// docs/benchmarks/monarch_sparse.md section 1): a BLAS GEMM packs both operands anyway, and a
+// permuted operand can only be expressed to BLAS by splitting a GEMM along the permuted index.
+// Writing stage 1 straight into X2's layout needs k*l GEMMs of N = q/l columns (each re-packs its
+// x block: 27.7 ms CPU vs 16.4 + 3.5 for 4 GEMMs + one pass, fp32, B 4096, d 1024); folding it into
+// stage 2 instead needs k accumulating GEMMs of K = q/l (C re-read k times; in bf16 oneDNN runs
+// them 6x slower). The folded variant measured 150 vs 140 ms (fp32) and 93 vs 56 ms (bf16) for
+// forward+backward. What pays instead: the four permutation passes are written by hand as one
+// read and one write of each row (fused with the bias in the output pass), dx is written in place
+// by its GEMMs (no reassembly pass), and the two non-saved intermediates per direction live in a
+// per-thread workspace that is reused across calls (fresh 16 MB buffers cost page faults).
+// The hand-written passes need l | q (every MonarchLinear shape); other shapes, and non-CPU
+// tensors, take the generic path (ATen permute copies, fresh buffers).
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
+
+#include <array>
+#include <cstdlib>
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
@@ -98,6 +111,173 @@ struct MonarchFn : public torch::autograd::Function<MonarchFn> {
   }
 };
 
+
+// ---- The CPU path for l | q: hand-written permutation passes, in-place dx, reused workspace ----
+
+// Per-thread scratch for intermediates that are neither saved nor returned (slot 0/1, per dtype).
+// Grows to the largest request and is kept (at most two activations' worth per thread that runs
+// Monarch forward/backward). LMFORGE_MONARCH_NO_WORKSPACE=1 allocates fresh ones (for measuring).
+at::Tensor scratch(int slot, at::IntArrayRef sizes, const at::TensorOptions& opt) {
+  static const bool disabled = [] {
+    const char* e = std::getenv("LMFORGE_MONARCH_NO_WORKSPACE");
+    return e && *e && std::string(e) != "0";
+  }();
+  if (disabled) return at::empty(sizes, opt);
+  thread_local std::array<std::array<at::Tensor, 2>, static_cast<size_t>(at::ScalarType::NumOptions)> bufs;
+  int64_t numel = 1;
+  for (int64_t d : sizes) numel *= d;
+  at::Tensor& buf = bufs[static_cast<size_t>(opt.dtype().toScalarType())][static_cast<size_t>(slot)];
+  if (!buf.defined() || buf.numel() < numel) {
+    buf = at::Tensor();  // free the old one first
+    buf = at::empty({numel}, opt);
+  }
+  return buf.narrow(0, 0, numel).view(sizes);
+}
+
+// Rows per parallel_for task in the passes (a row is one sample's q or m features).
+constexpr int64_t kRowGrain = 64;
+
+// X2 = P(Y1): y1 (k, B, q) -> x2 (l, B, r), x2[li][b][ki*t + a] = y1[ki][b][a*l + li], t = q/l.
+// One sequential read of each y1 row, l sequential write streams (L = l when known at compile time).
+template <class T, int L>
+void mid_perm(const T* y1, T* x2, int64_t k, int64_t rows, int64_t q, int64_t l_rt) {
+  const int64_t l = L > 0 ? L : l_rt, t = q / l, r = k * t;
+  at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b)
+      for (int64_t ki = 0; ki < k; ++ki) {
+        const T* src = y1 + (ki * rows + b) * q;
+        for (int64_t li = 0; li < l; ++li) {
+          T* dst = x2 + (li * rows + b) * r + ki * t;
+          for (int64_t a = 0; a < t; ++a) dst[a] = src[a * l + li];
+        }
+      }
+  });
+}
+
+// dY1 = P^-1(dX2): dx2 (l, B, r) -> dy1 (k, B, q), dy1[ki][b][a*l + li] = dx2[li][b][ki*t + a].
+template <class T, int L>
+void mid_unperm(const T* dx2, T* dy1, int64_t k, int64_t rows, int64_t q, int64_t l_rt) {
+  const int64_t l = L > 0 ? L : l_rt, t = q / l, r = k * t;
+  at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b)
+      for (int64_t ki = 0; ki < k; ++ki) {
+        T* dst = dy1 + (ki * rows + b) * q;
+        for (int64_t li = 0; li < l; ++li) {
+          const T* src = dx2 + (li * rows + b) * r + ki * t;
+          for (int64_t a = 0; a < t; ++a) dst[a * l + li] = src[a];
+        }
+      }
+  });
+}
+
+// y = P_out(Y2) + bias: y2 (l, B, s) -> y (B, s*l), y[b][si*l + li] = y2[li][b][si] + bias[si*l + li]
+// (the bias added in the op's math type and rounded once, like at::add).
+template <class T, int L>
+void out_perm(const T* y2, const T* bias, T* y, int64_t rows, int64_t s, int64_t l_rt) {
+  using acc_t = at::opmath_type<T>;
+  const int64_t l = L > 0 ? L : l_rt, m = s * l;
+  at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      T* dst = y + b * m;
+      for (int64_t li = 0; li < l; ++li) {
+        const T* src = y2 + (li * rows + b) * s;
+        if (bias) {
+          for (int64_t si = 0; si < s; ++si)
+            dst[si * l + li] = static_cast<T>(static_cast<acc_t>(src[si]) + static_cast<acc_t>(bias[si * l + li]));
+        } else {
+          for (int64_t si = 0; si < s; ++si) dst[si * l + li] = src[si];
+        }
+      }
+    }
+  });
+}
+
+// dY2 = P_out^-1(g): g (B, s*l) -> dy2 (l, B, s), dy2[li][b][si] = g[b][si*l + li].
+template <class T, int L>
+void out_unperm(const T* g, T* dy2, int64_t rows, int64_t s, int64_t l_rt) {
+  const int64_t l = L > 0 ? L : l_rt, m = s * l;
+  at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      const T* src = g + b * m;
+      for (int64_t li = 0; li < l; ++li) {
+        T* dst = dy2 + (li * rows + b) * s;
+        for (int64_t si = 0; si < s; ++si) dst[si] = src[si * l + li];
+      }
+    }
+  });
+}
+
+// Runs F<T, L> with L = 4 or 2 specialised (the common block counts), else L = 0 (runtime l).
+#define LMF_MONARCH_PASS(DT, L_RT, FN, ...)                                                   \
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, DT, "monarch_pass", [&] {         \
+    if ((L_RT) == 4) FN<scalar_t, 4>(__VA_ARGS__);                                           \
+    else if ((L_RT) == 2) FN<scalar_t, 2>(__VA_ARGS__);                                      \
+    else FN<scalar_t, 0>(__VA_ARGS__);                                                       \
+  })
+
+// out_i = a_i @ b_i for i < nb (out_i may be a strided view: BLAS/oneDNN write it in place), the
+// blocks spread over the intra-op threads, one single-threaded GEMM each (see block_mm).
+template <class F>
+void for_blocks(int64_t nb, F&& gemm) {
+  at::parallel_for(0, nb, 1, [&](int64_t lo, int64_t hi) {
+    at::NoGradGuard ng;
+    for (int64_t i = lo; i < hi; ++i) gemm(i);
+  });
+}
+
+void mm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b) { at::mm_out(out, a, b); }
+
+struct MonarchCpuFn : public torch::autograd::Function<MonarchCpuFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& w1_in,
+                            const at::Tensor& w2_in, const at::Tensor& bias_in) {
+    // Worker threads do not inherit the autograd dispatch exclusion: work on detached tensors.
+    const at::Tensor x = x_in.detach().contiguous(), w1 = w1_in.detach(), w2 = w2_in.detach();
+    const int64_t k = w1.size(0), q = w1.size(1), p = w1.size(2), l = w2.size(0), s = w2.size(1), r = w2.size(2);
+    const int64_t b = x.size(0);
+    const bool has_bias = bias_in.numel() > 0;
+    const auto opt = x.options();
+    at::Tensor x1 = x.view({b, k, p}).transpose(0, 1).contiguous();                // (k, B, p), saved
+    at::Tensor y1 = scratch(0, {k, b, q}, opt);
+    for_blocks(k, [&](int64_t i) { mm_into(y1[i], x1[i], w1[i].t()); });
+    at::Tensor x2 = at::empty({l, b, r}, opt);                                       // saved
+    LMF_MONARCH_PASS(x.scalar_type(), l, mid_perm, y1.data_ptr<scalar_t>(), x2.data_ptr<scalar_t>(), k, b, q, l);
+    at::Tensor y2 = scratch(0, {l, b, s}, opt);                                      // y1 is dead
+    for_blocks(l, [&](int64_t i) { mm_into(y2[i], x2[i], w2[i].t()); });
+    at::Tensor y = at::empty({b, l * s}, opt);
+    const at::Tensor bias = has_bias ? bias_in.detach().contiguous() : at::Tensor();
+    LMF_MONARCH_PASS(x.scalar_type(), l, out_perm, y2.data_ptr<scalar_t>(),
+                     has_bias ? bias.data_ptr<scalar_t>() : nullptr, y.data_ptr<scalar_t>(), b, s, l);
+    ctx->save_for_backward({x1, x2, w1_in, w2_in});
+    ctx->saved_data["has_bias"] = has_bias;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor x1 = saved[0].detach(), x2 = saved[1].detach(), w1 = saved[2].detach(), w2 = saved[3].detach();
+    const int64_t k = w1.size(0), q = w1.size(1), p = w1.size(2), l = w2.size(0), s = w2.size(1), r = w2.size(2);
+    const int64_t b = x1.size(1);
+    const auto opt = x1.options();
+    at::Tensor g = grads[0].detach().contiguous();                                 // (B, m)
+    at::Tensor dy2 = scratch(0, {l, b, s}, opt);
+    LMF_MONARCH_PASS(g.scalar_type(), l, out_unperm, g.data_ptr<scalar_t>(), dy2.data_ptr<scalar_t>(), b, s, l);
+    at::Tensor dw2 = at::empty({l, s, r}, opt), dx2 = scratch(1, {l, b, r}, opt);
+    for_blocks(l, [&](int64_t i) {
+      mm_into(dw2[i], dy2[i].t(), x2[i]);
+      mm_into(dx2[i], dy2[i], w2[i]);
+    });
+    at::Tensor dy1 = scratch(0, {k, b, q}, opt);                                     // dy2 is dead
+    LMF_MONARCH_PASS(g.scalar_type(), l, mid_unperm, dx2.data_ptr<scalar_t>(), dy1.data_ptr<scalar_t>(), k, b, q, l);
+    at::Tensor dw1 = at::empty({k, q, p}, opt), dx = at::empty({b, k * p}, opt);
+    for_blocks(k, [&](int64_t i) {
+      mm_into(dw1[i], dy1[i].t(), x1[i]);
+      mm_into(dx.narrow(1, i * p, p), dy1[i], w1[i]);                               // in place, ldc = n
+    });
+    at::Tensor db = ctx->saved_data["has_bias"].toBool() ? g.sum(0) : at::Tensor();
+    return {dx, dw1, dw2, db};
+  }
+};
+
 }  // namespace
 
 at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const at::Tensor& w2_in,
@@ -121,7 +301,10 @@ at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const
   }
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
   out_shape.back() = l * s;
-  at::Tensor y = MonarchFn::apply(x.reshape({-1, k * p}), w1, w2, bias.defined() ? bias : at::empty({0}, x.options()));
+  at::Tensor x2d = x.reshape({-1, k * p}), b_arg = bias.defined() ? bias : at::empty({0}, x.options());
+  // The hand-written passes need l | q and CPU tensors; everything else takes the generic path.
+  const bool cpu_path = x.device().is_cpu() && q % l == 0 && x2d.size(0) > 0;
+  at::Tensor y = cpu_path ? MonarchCpuFn::apply(x2d, w1, w2, b_arg) : MonarchFn::apply(x2d, w1, w2, b_arg);
   return y.view(out_shape);
 }
 
