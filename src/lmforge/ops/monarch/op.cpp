@@ -26,7 +26,15 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <array>
+#include <type_traits>
+#include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
 #include <cstdlib>
+#include <mutex>
+#include <unordered_map>
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
@@ -114,15 +122,19 @@ struct MonarchFn : public torch::autograd::Function<MonarchFn> {
 
 // ---- The CPU path for l | q: hand-written permutation passes, in-place dx, reused workspace ----
 
-// Per-thread scratch for intermediates that are neither saved nor returned (slot 0/1, per dtype).
-// Grows to the largest request and is kept (at most two activations' worth per thread that runs
-// Monarch forward/backward). LMFORGE_MONARCH_NO_WORKSPACE=1 allocates fresh ones (for measuring).
-at::Tensor scratch(int slot, at::IntArrayRef sizes, const at::TensorOptions& opt) {
+bool reuse_disabled() {
   static const bool disabled = [] {
     const char* e = std::getenv("LMFORGE_MONARCH_NO_WORKSPACE");
     return e && *e && std::string(e) != "0";
   }();
-  if (disabled) return at::empty(sizes, opt);
+  return disabled;
+}
+
+// Per-thread scratch for intermediates that are neither saved nor returned (slot 0/1, per dtype).
+// Grows to the largest request and is kept (at most two activations' worth per thread that runs
+// Monarch forward/backward). LMFORGE_MONARCH_NO_WORKSPACE=1 allocates fresh ones (for measuring).
+at::Tensor scratch(int slot, at::IntArrayRef sizes, const at::TensorOptions& opt) {
+  if (reuse_disabled()) return at::empty(sizes, opt);
   thread_local std::array<std::array<at::Tensor, 2>, static_cast<size_t>(at::ScalarType::NumOptions)> bufs;
   int64_t numel = 1;
   for (int64_t d : sizes) numel *= d;
@@ -134,22 +146,174 @@ at::Tensor scratch(int slot, at::IntArrayRef sizes, const at::TensorOptions& opt
   return buf.narrow(0, 0, numel).view(sizes);
 }
 
+// The activations that outlive the call (X1, X2 saved for backward; y and dx returned) come from
+// a small pool of page-backed blocks: glibc hands 16 MB requests back to the kernel on free, and
+// faulting a fresh 16 MB buffer in costs ~3 ms of kernel time per buffer (4096 x 4 KB pages; the
+// forward alone measured 15 ms sys per call without reuse). A tensor's deleter returns its block;
+// at most kPoolCap bytes are kept free (exact-size reuse: a model has a handful of Monarch shapes).
+class BlockPool {
+ public:
+  static constexpr size_t kPoolCap = size_t{256} << 20;
+  static constexpr size_t kMinBytes = size_t{1} << 20;  // smaller ones: the allocator does fine
+  void* take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end()) {
+        void* p = it->second;
+        free_.erase(it);
+        free_bytes_ -= bytes;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    LMF_REQUIRE(p != nullptr, UserError, "monarch_linear: out of memory allocating ", bytes, " bytes");
+    return p;
+  }
+  void give(void* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (free_bytes_ + bytes <= kPoolCap) {
+        free_.emplace(bytes, p);
+        free_bytes_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_multimap<size_t, void*> free_;
+  size_t free_bytes_ = 0;
+};
+
+at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& opt) {
+  int64_t numel = 1;
+  for (int64_t d : sizes) numel *= d;
+  const size_t bytes = static_cast<size_t>(numel) * opt.dtype().itemsize();
+  if (reuse_disabled() || bytes < BlockPool::kMinBytes) return at::empty(sizes, opt);
+  static BlockPool* pool = new BlockPool();  // never destroyed: tensors may outlive static teardown
+  void* p = pool->take(bytes);
+  return at::from_blob(p, sizes, [bytes](void* q) { pool->give(q, bytes); }, opt);
+}
+
 // Rows per parallel_for task in the passes (a row is one sample's q or m features).
 constexpr int64_t kRowGrain = 64;
 
+// Two row kernels make all four passes. deinterleave: dst[li][a] = src[a*L + li]; interleave: the
+// inverse, dst[a*L + li] = src[li][a]. For L = 4 and 4- or 2-byte types they move 4x4 tiles through
+// SSE2 registers (baseline x86-64), else a scalar loop.
+template <class T, int L>
+inline void deinterleave_row(const T* src, int64_t n, T* const* dst, int64_t l_rt) {
+  const int64_t l = L > 0 ? L : l_rt;
+  int64_t a0 = 0;
+#if defined(__SSE2__)
+  if constexpr (L == 4 && sizeof(T) == 4) {
+    const float* s = reinterpret_cast<const float*>(src);
+    for (; a0 + 4 <= n; a0 += 4) {
+      __m128 v0 = _mm_loadu_ps(s + 4 * a0), v1 = _mm_loadu_ps(s + 4 * a0 + 4);
+      __m128 v2 = _mm_loadu_ps(s + 4 * a0 + 8), v3 = _mm_loadu_ps(s + 4 * a0 + 12);
+      _MM_TRANSPOSE4_PS(v0, v1, v2, v3);  // v_li = elements a0..a0+3 of stream li
+      _mm_storeu_ps(reinterpret_cast<float*>(dst[0] + a0), v0);
+      _mm_storeu_ps(reinterpret_cast<float*>(dst[1] + a0), v1);
+      _mm_storeu_ps(reinterpret_cast<float*>(dst[2] + a0), v2);
+      _mm_storeu_ps(reinterpret_cast<float*>(dst[3] + a0), v3);
+    }
+  } else if constexpr (L == 4 && sizeof(T) == 2) {
+    for (; a0 + 4 <= n; a0 += 4) {
+      const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 4 * a0));      // a0, a0+1
+      const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 4 * a0 + 8));  // a0+2, a0+3
+      const __m128i lo = _mm_unpacklo_epi16(v0, v1), hi = _mm_unpackhi_epi16(v0, v1);
+      const __m128i w01 = _mm_unpacklo_epi16(lo, hi), w23 = _mm_unpackhi_epi16(lo, hi);  // streams 0|1, 2|3
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(dst[0] + a0), w01);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(dst[1] + a0), _mm_unpackhi_epi64(w01, w01));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(dst[2] + a0), w23);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(dst[3] + a0), _mm_unpackhi_epi64(w23, w23));
+    }
+  }
+#endif
+  for (int64_t a = a0; a < n; ++a)
+    for (int64_t li = 0; li < l; ++li) dst[li][a] = src[a * l + li];
+}
+
+template <class T, int L>
+inline void interleave_row(const T* const* src, int64_t n, T* dst, int64_t l_rt) {
+  const int64_t l = L > 0 ? L : l_rt;
+  int64_t a0 = 0;
+#if defined(__SSE2__)
+  if constexpr (L == 4 && sizeof(T) == 4) {
+    float* d = reinterpret_cast<float*>(dst);
+    for (; a0 + 4 <= n; a0 += 4) {
+      __m128 v0 = _mm_loadu_ps(reinterpret_cast<const float*>(src[0] + a0));
+      __m128 v1 = _mm_loadu_ps(reinterpret_cast<const float*>(src[1] + a0));
+      __m128 v2 = _mm_loadu_ps(reinterpret_cast<const float*>(src[2] + a0));
+      __m128 v3 = _mm_loadu_ps(reinterpret_cast<const float*>(src[3] + a0));
+      _MM_TRANSPOSE4_PS(v0, v1, v2, v3);  // v_j = element a0+j of streams 0..3
+      _mm_storeu_ps(d + 4 * a0, v0);
+      _mm_storeu_ps(d + 4 * a0 + 4, v1);
+      _mm_storeu_ps(d + 4 * a0 + 8, v2);
+      _mm_storeu_ps(d + 4 * a0 + 12, v3);
+    }
+  } else if constexpr (L == 4 && sizeof(T) == 2) {
+    for (; a0 + 4 <= n; a0 += 4) {
+      const __m128i w0 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src[0] + a0));
+      const __m128i w1 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src[1] + a0));
+      const __m128i w2 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src[2] + a0));
+      const __m128i w3 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src[3] + a0));
+      const __m128i x01 = _mm_unpacklo_epi16(w0, w1), x23 = _mm_unpacklo_epi16(w2, w3);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 4 * a0), _mm_unpacklo_epi32(x01, x23));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 4 * a0 + 8), _mm_unpackhi_epi32(x01, x23));
+    }
+  }
+#endif
+  for (int64_t a = a0; a < n; ++a)
+    for (int64_t li = 0; li < l; ++li) dst[a * l + li] = src[li][a];
+}
+
+// row[j] += bias[j], in the op's math type, rounded once (as at::add). bf16 with SSE2: 8 at a time,
+// round-to-nearest-even and NaN -> 0x7FC0 exactly as c10::BFloat16's constructor.
+template <class T>
+inline void add_bias_row(T* row, const T* bias, int64_t m) {
+  using acc_t = at::opmath_type<T>;
+  int64_t j0 = 0;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (; j0 + 4 <= m; j0 += 4) _mm_storeu_ps(row + j0, _mm_add_ps(_mm_loadu_ps(row + j0), _mm_loadu_ps(bias + j0)));
+  } else if constexpr (std::is_same_v<T, c10::BFloat16>) {
+    const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi32(1), round = _mm_set1_epi32(0x7FFF);
+    const __m128i qnan = _mm_set1_epi32(0x7FC0);
+    auto to_bf16 = [&](__m128 f) {  // -> 4 x int32 holding the bf16 bits
+      const __m128i u = _mm_castps_si128(f);
+      __m128i r = _mm_srli_epi32(_mm_add_epi32(u, _mm_add_epi32(round, _mm_and_si128(_mm_srli_epi32(u, 16), one))), 16);
+      const __m128i nan = _mm_castps_si128(_mm_cmpunord_ps(f, f));
+      return _mm_or_si128(_mm_and_si128(nan, qnan), _mm_andnot_si128(nan, r));
+    };
+    for (; j0 + 8 <= m; j0 += 8) {
+      const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j0));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bias + j0));
+      const __m128 lo = _mm_add_ps(_mm_castsi128_ps(_mm_unpacklo_epi16(zero, y)), _mm_castsi128_ps(_mm_unpacklo_epi16(zero, b)));
+      const __m128 hi = _mm_add_ps(_mm_castsi128_ps(_mm_unpackhi_epi16(zero, y)), _mm_castsi128_ps(_mm_unpackhi_epi16(zero, b)));
+      // pack 2 x 4 int32 (< 2^16) to 8 x 16 bit: sign-extend the low halves so signed saturation keeps them
+      const __m128i rlo = _mm_srai_epi32(_mm_slli_epi32(to_bf16(lo), 16), 16);
+      const __m128i rhi = _mm_srai_epi32(_mm_slli_epi32(to_bf16(hi), 16), 16);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(row + j0), _mm_packs_epi32(rlo, rhi));
+    }
+  }
+#endif
+  for (int64_t j = j0; j < m; ++j) row[j] = static_cast<T>(static_cast<acc_t>(row[j]) + static_cast<acc_t>(bias[j]));
+}
+
 // X2 = P(Y1): y1 (k, B, q) -> x2 (l, B, r), x2[li][b][ki*t + a] = y1[ki][b][a*l + li], t = q/l.
-// One sequential read of each y1 row, l sequential write streams (L = l when known at compile time).
 template <class T, int L>
 void mid_perm(const T* y1, T* x2, int64_t k, int64_t rows, int64_t q, int64_t l_rt) {
   const int64_t l = L > 0 ? L : l_rt, t = q / l, r = k * t;
   at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    std::vector<T*> dst(static_cast<size_t>(l));
     for (int64_t b = lo; b < hi; ++b)
       for (int64_t ki = 0; ki < k; ++ki) {
-        const T* src = y1 + (ki * rows + b) * q;
-        for (int64_t li = 0; li < l; ++li) {
-          T* dst = x2 + (li * rows + b) * r + ki * t;
-          for (int64_t a = 0; a < t; ++a) dst[a] = src[a * l + li];
-        }
+        for (int64_t li = 0; li < l; ++li) dst[static_cast<size_t>(li)] = x2 + (li * rows + b) * r + ki * t;
+        deinterleave_row<T, L>(y1 + (ki * rows + b) * q, t, dst.data(), l);
       }
   });
 }
@@ -159,35 +323,25 @@ template <class T, int L>
 void mid_unperm(const T* dx2, T* dy1, int64_t k, int64_t rows, int64_t q, int64_t l_rt) {
   const int64_t l = L > 0 ? L : l_rt, t = q / l, r = k * t;
   at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    std::vector<const T*> src(static_cast<size_t>(l));
     for (int64_t b = lo; b < hi; ++b)
       for (int64_t ki = 0; ki < k; ++ki) {
-        T* dst = dy1 + (ki * rows + b) * q;
-        for (int64_t li = 0; li < l; ++li) {
-          const T* src = dx2 + (li * rows + b) * r + ki * t;
-          for (int64_t a = 0; a < t; ++a) dst[a * l + li] = src[a];
-        }
+        for (int64_t li = 0; li < l; ++li) src[static_cast<size_t>(li)] = dx2 + (li * rows + b) * r + ki * t;
+        interleave_row<T, L>(src.data(), t, dy1 + (ki * rows + b) * q, l);
       }
   });
 }
 
-// y = P_out(Y2) + bias: y2 (l, B, s) -> y (B, s*l), y[b][si*l + li] = y2[li][b][si] + bias[si*l + li]
-// (the bias added in the op's math type and rounded once, like at::add).
+// y = P_out(Y2) + bias: y2 (l, B, s) -> y (B, s*l), y[b][si*l + li] = y2[li][b][si] + bias[si*l + li].
 template <class T, int L>
 void out_perm(const T* y2, const T* bias, T* y, int64_t rows, int64_t s, int64_t l_rt) {
-  using acc_t = at::opmath_type<T>;
   const int64_t l = L > 0 ? L : l_rt, m = s * l;
   at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    std::vector<const T*> src(static_cast<size_t>(l));
     for (int64_t b = lo; b < hi; ++b) {
-      T* dst = y + b * m;
-      for (int64_t li = 0; li < l; ++li) {
-        const T* src = y2 + (li * rows + b) * s;
-        if (bias) {
-          for (int64_t si = 0; si < s; ++si)
-            dst[si * l + li] = static_cast<T>(static_cast<acc_t>(src[si]) + static_cast<acc_t>(bias[si * l + li]));
-        } else {
-          for (int64_t si = 0; si < s; ++si) dst[si * l + li] = src[si];
-        }
-      }
+      for (int64_t li = 0; li < l; ++li) src[static_cast<size_t>(li)] = y2 + (li * rows + b) * s;
+      interleave_row<T, L>(src.data(), s, y + b * m, l);
+      if (bias) add_bias_row(y + b * m, bias, m);  // the row is still in L1
     }
   });
 }
@@ -197,12 +351,10 @@ template <class T, int L>
 void out_unperm(const T* g, T* dy2, int64_t rows, int64_t s, int64_t l_rt) {
   const int64_t l = L > 0 ? L : l_rt, m = s * l;
   at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    std::vector<T*> dst(static_cast<size_t>(l));
     for (int64_t b = lo; b < hi; ++b) {
-      const T* src = g + b * m;
-      for (int64_t li = 0; li < l; ++li) {
-        T* dst = dy2 + (li * rows + b) * s;
-        for (int64_t si = 0; si < s; ++si) dst[si] = src[si * l + li];
-      }
+      for (int64_t li = 0; li < l; ++li) dst[static_cast<size_t>(li)] = dy2 + (li * rows + b) * s;
+      deinterleave_row<T, L>(g + b * m, s, dst.data(), l);
     }
   });
 }
@@ -236,14 +388,15 @@ struct MonarchCpuFn : public torch::autograd::Function<MonarchCpuFn> {
     const int64_t b = x.size(0);
     const bool has_bias = bias_in.numel() > 0;
     const auto opt = x.options();
-    at::Tensor x1 = x.view({b, k, p}).transpose(0, 1).contiguous();                // (k, B, p), saved
+    at::Tensor x1 = pooled_empty({k, b, p}, opt);                                    // saved
+    x1.copy_(x.view({b, k, p}).transpose(0, 1));
     at::Tensor y1 = scratch(0, {k, b, q}, opt);
     for_blocks(k, [&](int64_t i) { mm_into(y1[i], x1[i], w1[i].t()); });
-    at::Tensor x2 = at::empty({l, b, r}, opt);                                       // saved
+    at::Tensor x2 = pooled_empty({l, b, r}, opt);                                    // saved
     LMF_MONARCH_PASS(x.scalar_type(), l, mid_perm, y1.data_ptr<scalar_t>(), x2.data_ptr<scalar_t>(), k, b, q, l);
     at::Tensor y2 = scratch(0, {l, b, s}, opt);                                      // y1 is dead
     for_blocks(l, [&](int64_t i) { mm_into(y2[i], x2[i], w2[i].t()); });
-    at::Tensor y = at::empty({b, l * s}, opt);
+    at::Tensor y = pooled_empty({b, l * s}, opt);
     const at::Tensor bias = has_bias ? bias_in.detach().contiguous() : at::Tensor();
     LMF_MONARCH_PASS(x.scalar_type(), l, out_perm, y2.data_ptr<scalar_t>(),
                      has_bias ? bias.data_ptr<scalar_t>() : nullptr, y.data_ptr<scalar_t>(), b, s, l);
@@ -268,7 +421,7 @@ struct MonarchCpuFn : public torch::autograd::Function<MonarchCpuFn> {
     });
     at::Tensor dy1 = scratch(0, {k, b, q}, opt);                                     // dy2 is dead
     LMF_MONARCH_PASS(g.scalar_type(), l, mid_unperm, dx2.data_ptr<scalar_t>(), dy1.data_ptr<scalar_t>(), k, b, q, l);
-    at::Tensor dw1 = at::empty({k, q, p}, opt), dx = at::empty({b, k * p}, opt);
+    at::Tensor dw1 = at::empty({k, q, p}, opt), dx = pooled_empty({b, k * p}, opt);
     for_blocks(k, [&](int64_t i) {
       mm_into(dw1[i], dy1[i].t(), x1[i]);
       mm_into(dx.narrow(1, i * p, p), dy1[i], w1[i]);                               // in place, ldc = n
@@ -303,7 +456,12 @@ at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const
   out_shape.back() = l * s;
   at::Tensor x2d = x.reshape({-1, k * p}), b_arg = bias.defined() ? bias : at::empty({0}, x.options());
   // The hand-written passes need l | q and CPU tensors; everything else takes the generic path.
-  const bool cpu_path = x.device().is_cpu() && q % l == 0 && x2d.size(0) > 0;
+  // LMFORGE_MONARCH_GENERIC=1 forces the generic path (to compare the two in one build).
+  static const bool force_generic = [] {
+    const char* e = std::getenv("LMFORGE_MONARCH_GENERIC");
+    return e && *e && std::string(e) != "0";
+  }();
+  const bool cpu_path = !force_generic && x.device().is_cpu() && q % l == 0 && x2d.size(0) > 0;
   at::Tensor y = cpu_path ? MonarchCpuFn::apply(x2d, w1, w2, b_arg) : MonarchFn::apply(x2d, w1, w2, b_arg);
   return y.view(out_shape);
 }
