@@ -25,6 +25,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <array>
 #include <type_traits>
 #include <vector>
@@ -346,15 +347,41 @@ void out_perm(const T* y2, const T* bias, T* y, int64_t rows, int64_t s, int64_t
   });
 }
 
-// dY2 = P_out^-1(g): g (B, s*l) -> dy2 (l, B, s), dy2[li][b][si] = g[b][si*l + li].
+// acc[j] += row[j] in the op's math type (the bias gradient, summed while the row is in L1).
+template <class T>
+inline void accumulate_row(at::opmath_type<T>* acc, const T* row, int64_t m) {
+  int64_t j0 = 0;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (; j0 + 4 <= m; j0 += 4) _mm_storeu_ps(acc + j0, _mm_add_ps(_mm_loadu_ps(acc + j0), _mm_loadu_ps(row + j0)));
+  } else if constexpr (std::is_same_v<T, c10::BFloat16>) {
+    const __m128i zero = _mm_setzero_si128();
+    for (; j0 + 8 <= m; j0 += 8) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j0));
+      _mm_storeu_ps(acc + j0, _mm_add_ps(_mm_loadu_ps(acc + j0), _mm_castsi128_ps(_mm_unpacklo_epi16(zero, v))));
+      _mm_storeu_ps(acc + j0 + 4, _mm_add_ps(_mm_loadu_ps(acc + j0 + 4), _mm_castsi128_ps(_mm_unpackhi_epi16(zero, v))));
+    }
+  }
+#endif
+  for (int64_t j = j0; j < m; ++j) acc[j] += static_cast<at::opmath_type<T>>(row[j]);
+}
+
+// dY2 = P_out^-1(g): g (B, s*l) -> dy2 (l, B, s), dy2[li][b][si] = g[b][si*l + li]; with `partial`
+// (chunks, m) in the math type, also row c of it = the column sums of g over row chunk c (the rows
+// split into `chunks` fixed ranges, so the bias gradient does not depend on thread timing).
 template <class T, int L>
-void out_unperm(const T* g, T* dy2, int64_t rows, int64_t s, int64_t l_rt) {
+void out_unperm(const T* g, T* dy2, int64_t rows, int64_t s, int64_t l_rt, at::opmath_type<T>* partial, int64_t chunks) {
   const int64_t l = L > 0 ? L : l_rt, m = s * l;
-  at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     std::vector<T*> dst(static_cast<size_t>(l));
-    for (int64_t b = lo; b < hi; ++b) {
-      for (int64_t li = 0; li < l; ++li) dst[static_cast<size_t>(li)] = dy2 + (li * rows + b) * s;
-      deinterleave_row<T, L>(g + b * m, s, dst.data(), l);
+    for (int64_t c = c0; c < c1; ++c) {
+      at::opmath_type<T>* acc = partial ? partial + c * m : nullptr;
+      if (acc) std::fill(acc, acc + m, at::opmath_type<T>(0));
+      for (int64_t b = rows * c / chunks; b < rows * (c + 1) / chunks; ++b) {
+        for (int64_t li = 0; li < l; ++li) dst[static_cast<size_t>(li)] = dy2 + (li * rows + b) * s;
+        deinterleave_row<T, L>(g + b * m, s, dst.data(), l);
+        if (acc) accumulate_row(acc, g + b * m, m);
+      }
     }
   });
 }
@@ -413,7 +440,13 @@ struct MonarchCpuFn : public torch::autograd::Function<MonarchCpuFn> {
     const auto opt = x1.options();
     at::Tensor g = grads[0].detach().contiguous();                                 // (B, m)
     at::Tensor dy2 = scratch(0, {l, b, s}, opt);
-    LMF_MONARCH_PASS(g.scalar_type(), l, out_unperm, g.data_ptr<scalar_t>(), dy2.data_ptr<scalar_t>(), b, s, l);
+    const bool has_bias = ctx->saved_data["has_bias"].toBool();
+    // The bias gradient rides in this pass: per-chunk column sums in the math type, then summed.
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), b));
+    at::Tensor partial = has_bias ? at::empty({chunks, l * s}, opt.dtype(at::toOpMathType(g.scalar_type())))
+                                  : at::Tensor();
+    LMF_MONARCH_PASS(g.scalar_type(), l, out_unperm, g.data_ptr<scalar_t>(), dy2.data_ptr<scalar_t>(), b, s, l,
+                     has_bias ? partial.data_ptr<at::opmath_type<scalar_t>>() : nullptr, chunks);
     at::Tensor dw2 = at::empty({l, s, r}, opt), dx2 = scratch(1, {l, b, r}, opt);
     for_blocks(l, [&](int64_t i) {
       mm_into(dw2[i], dy2[i].t(), x2[i]);
@@ -426,7 +459,7 @@ struct MonarchCpuFn : public torch::autograd::Function<MonarchCpuFn> {
       mm_into(dw1[i], dy1[i].t(), x1[i]);
       mm_into(dx.narrow(1, i * p, p), dy1[i], w1[i]);                               // in place, ldc = n
     });
-    at::Tensor db = ctx->saved_data["has_bias"].toBool() ? g.sum(0) : at::Tensor();
+    at::Tensor db = has_bias ? partial.sum(0).to(g.scalar_type()) : at::Tensor();
     return {dx, dw1, dw2, db};
   }
 };
