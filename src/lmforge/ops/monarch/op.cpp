@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 #if defined(__SSE2__)
@@ -386,6 +387,16 @@ void out_unperm(const T* g, T* dy2, int64_t rows, int64_t s, int64_t l_rt, at::o
   });
 }
 
+// X1 = blocks(x): x (B, k*p) -> x1 (k, B, p), one memcpy per (row, block) (ATen's strided copy of
+// the transposed view measured 3.5 ms CPU for 16 MB vs 1.2 ms for memcpy).
+template <class T>
+void split_blocks(const T* x, T* x1, int64_t rows, int64_t k, int64_t p) {
+  at::parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b)
+      for (int64_t ki = 0; ki < k; ++ki) std::memcpy(x1 + (ki * rows + b) * p, x + (b * k + ki) * p, sizeof(T) * p);
+  });
+}
+
 // Runs F<T, L> with L = 4 or 2 specialised (the common block counts), else L = 0 (runtime l).
 #define LMF_MONARCH_PASS(DT, L_RT, FN, ...)                                                   \
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, DT, "monarch_pass", [&] {         \
@@ -416,7 +427,9 @@ struct MonarchCpuFn : public torch::autograd::Function<MonarchCpuFn> {
     const bool has_bias = bias_in.numel() > 0;
     const auto opt = x.options();
     at::Tensor x1 = pooled_empty({k, b, p}, opt);                                    // saved
-    x1.copy_(x.view({b, k, p}).transpose(0, 1));
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "monarch_split", [&] {
+      split_blocks(x.data_ptr<scalar_t>(), x1.data_ptr<scalar_t>(), b, k, p);
+    });
     at::Tensor y1 = scratch(0, {k, b, q}, opt);
     for_blocks(k, [&](int64_t i) { mm_into(y1[i], x1[i], w1[i].t()); });
     at::Tensor x2 = pooled_empty({l, b, r}, opt);                                    // saved
