@@ -18,14 +18,13 @@ import json
 import math
 import os
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import peak_mb  # noqa: E402  (shared with the other peers)
+from common import best_ms, peak_mb  # noqa: E402  (shared with the other peers)
 
 
 def fftconv_ref(u, k, D, pre=None, post=None):
@@ -93,17 +92,6 @@ class HyenaOperator(nn.Module):
         for o, x_i in enumerate(reversed(x[1:])):
             v = fftconv_ref(v * x_i, k[o], bias[o])
         return self.out_proj((v * x[0]).transpose(1, 2))
-
-
-def best_ms(fn, seconds, max_reps=50):
-    fn()
-    best, total, r = float("inf"), 0.0, 0
-    while r < max_reps and (r < 3 or total < seconds * 1e3):
-        t0 = time.perf_counter()
-        fn()
-        ms = (time.perf_counter() - t0) * 1e3
-        best, total, r = min(best, ms), total + ms, r + 1
-    return best
 
 
 def main():

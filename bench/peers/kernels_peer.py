@@ -12,6 +12,10 @@ case whose op it knows, times the same work written the way the papers' PyTorch 
                     L x L scores, the obvious PyTorch local attention
   linear_xent       F.linear then F.cross_entropy(reduction="sum", ignore_index=-100)
   monarch           fly's two-bmm Monarch layer (bench/peers/monarch_peer.py); linear: F.linear
+  hyena             safari's Hyena operator, order 2 (bench/peers/fftconv_peer.py HyenaOperator), the
+                    gradients of the input and of every weight
+  shortconv         Hyena's short filter as safari writes it: transpose, depthwise F.conv1d with
+                    padding K-1, keep the first L outputs (the split into parts is a free view)
 Prints one JSON line per case: op, shape, dtype, peer, peer_ms, peer_ms_fb, peer_peak_mb, or
 skipped with the reason. Inputs are drawn like the harness's (shapes, dtypes), not the same numbers.
 Run with Debian's /usr/bin/python3 (python3-torch 1.13).
@@ -28,7 +32,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import best_ms, peak_mb  # noqa: E402
-from fftconv_peer import fftconv_ref  # noqa: E402
+from fftconv_peer import HyenaOperator, fftconv_ref  # noqa: E402
 from linear_attention_peer import FORMS, estimate_gb  # noqa: E402
 from monarch_peer import MonarchFn  # noqa: E402
 
@@ -121,6 +125,20 @@ def case_linear(s, dt):
     return (lambda x, w: F.linear(x, w, bias)), [x, w]
 
 
+def case_hyena(s, dt):
+    B, L, D = s["B"], s["L"], s["D"]
+    m = HyenaOperator(D, L).to(dt)
+    return (lambda x: m(x)), [torch.randn(B, L, D).to(dt)]
+
+
+def case_shortconv(s, dt):
+    B, L, C, K = s["B"], s["L"], s["C"], s["K"]
+    z = torch.randn(B, L, C).to(dt)
+    w = (torch.randn(C, 1, K) / math.sqrt(K)).to(dt)
+    inputs = [z, w] + ([] if s.get("nobias") else [torch.randn(C).to(dt)])
+    return (lambda z, w, b=None: F.conv1d(z.transpose(1, 2), w, b, padding=K - 1, groups=C)[..., :L]), inputs
+
+
 def time_case(fn, inputs, seconds):
     g = None
 
@@ -173,6 +191,10 @@ def main():
                 variants = [(*case_monarch(s, dt), "two-bmm Monarch (fly)")]
             elif op == "linear":
                 variants = [(*case_linear(s, dt), "F.linear")]
+            elif op == "hyena":
+                variants = [(*case_hyena(s, dt), "safari HyenaOperator (rfft/irfft long conv)")]
+            elif op == "shortconv":
+                variants = [(*case_shortconv(s, dt), "transpose + depthwise F.conv1d")]
             else:
                 rec["skipped"] = "no PyTorch peer for this op"
                 print(json.dumps(rec), flush=True)

@@ -67,7 +67,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    shapes = [("d1024", 1024, 1024), ("d1024_to4096", 1024, 4096), ("d4096_to1024", 4096, 1024)]
+    shapes = [("d1024", 1024, 1024), ("d1024_to4096", 1024, 4096), ("d4096_to1024", 4096, 1024), ("d2048", 2048, 2048)]
     rows = []
     for dt in (torch.float32, torch.bfloat16):
         for name, n, m in shapes:

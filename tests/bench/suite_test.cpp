@@ -50,11 +50,11 @@ max_train = 100
   ASSERT_TRUE(s.glue.enabled());
   EXPECT_EQ(s.glue.tasks, (std::vector<std::string>{"SST-2", "RTE"}));
   EXPECT_FALSE(s.glue.corpus_glue_train);
-  EXPECT_EQ(s.glue.finetune.epochs, 2);
+  EXPECT_EQ(s.glue.finetune.options.epochs, 2);
   ASSERT_EQ(s.glue.per_task.count("SST-2"), 1u);
-  EXPECT_EQ(s.glue.per_task["SST-2"].epochs, 1);
-  EXPECT_EQ(s.glue.per_task["SST-2"].max_train, 100);
-  EXPECT_DOUBLE_EQ(s.glue.per_task["SST-2"].lr, 1e-4);  // the shared keys under the task's own
+  EXPECT_EQ(s.glue.per_task["SST-2"].options.epochs, 1);
+  EXPECT_EQ(s.glue.per_task["SST-2"].options.max_train, 100);
+  EXPECT_DOUBLE_EQ(s.glue.per_task["SST-2"].options.lr, 1e-4);  // the shared keys under the task's own
   EXPECT_FALSE(load_suite("glue").glue.tasks.empty());
   // Unknown keys, a per-task table for a task not listed, a wrong type.
   EXPECT_THROW(parse_suite("[glue]\ntasks = [\"RTE\"]\nepoch = 2\n", "x", "x.toml"), ConfigError);

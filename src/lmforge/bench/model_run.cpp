@@ -93,14 +93,7 @@ nlohmann::json glue_eval(const std::string& run_dir, const BenchGlueOptions& g, 
       out["skipped"].push_back(task.name);
       continue;
     }
-    const SuiteGlueFinetune& f = t.finetune;
-    GlueFinetuneOptions o;
-    o.epochs = f.epochs;
-    o.batch_size = f.batch_size;
-    o.lr = f.lr;
-    o.max_train = f.max_train;
-    o.max_eval = f.max_eval;
-    o.max_len = f.max_len;
+    GlueFinetuneOptions o = t.finetune.options;
     o.precision = precision;
     o.quiet = true;
     const auto t0 = Clock::now();

@@ -250,9 +250,9 @@ std::string train_command(const PlannedRun& p) {
   // The GLUE part, as the equivalent standalone commands (bench-one runs them in-process).
   for (const auto& t : p.glue.tasks)
     c += str(" && lmforge glue --task ", t.name, " --checkpoint ", shell_quote(p.run_dir), " --data ", shell_quote(p.glue.data_dir),
-             " --epochs ", t.finetune.epochs, " --batch-size ", t.finetune.batch_size, " --lr ", t.finetune.lr,
-             t.finetune.max_train ? str(" --max-train ", t.finetune.max_train) : std::string(),
-             t.finetune.max_eval ? str(" --max-eval ", t.finetune.max_eval) : std::string(), " --max-len ", t.finetune.max_len);
+             " --epochs ", t.finetune.options.epochs, " --batch-size ", t.finetune.options.batch_size, " --lr ", t.finetune.options.lr,
+             t.finetune.options.max_train ? str(" --max-train ", t.finetune.options.max_train) : std::string(),
+             t.finetune.options.max_eval ? str(" --max-eval ", t.finetune.options.max_eval) : std::string(), " --max-len ", t.finetune.options.max_len);
   return c;
 }
 

@@ -49,6 +49,7 @@
 #include <toml++/toml.h>
 
 #include "lmforge/core/config.h"
+#include "lmforge/eval/glue_finetune_options.h"
 
 namespace lmforge {
 
@@ -124,22 +125,22 @@ struct SuiteKernels {
   }
 };
 
-// Fine-tuning settings of the GLUE part (eval/glue_finetune.h); a task's own table overrides them.
+// Fine-tuning settings of the GLUE part: the fields of GlueFinetuneOptions a suite may set (the
+// rest -- precision, quiet -- the runner decides); a task's own table overrides them.
 struct SuiteGlueFinetune {
-  int64_t epochs = 3;
-  int64_t batch_size = 32;
-  double lr = 3e-4;
-  int64_t max_train = 0;
-  int64_t max_eval = 0;
-  int64_t max_len = 128;
+  GlueFinetuneOptions options = [] {
+    GlueFinetuneOptions o;
+    o.lr = 3e-4;  // the tiny encoders of the suite fine-tune best a little hotter than BERT-base's 1e-4
+    return o;
+  }();
   template <class V>
   void visit(V& v) {
-    v("epochs", epochs, "fine-tuning epochs");
-    v("batch_size", batch_size, "fine-tuning batch size");
-    v("lr", lr, "fine-tuning peak learning rate");
-    v("max_train", max_train, "a seeded random subset of this many training examples (0 = all)");
-    v("max_eval", max_eval, "score only the first N dev examples (0 = all)");
-    v("max_len", max_len, "maximum tokens of an example");
+    v("epochs", options.epochs, "fine-tuning epochs");
+    v("batch_size", options.batch_size, "fine-tuning batch size");
+    v("lr", options.lr, "fine-tuning peak learning rate");
+    v("max_train", options.max_train, "a seeded random subset of this many training examples (0 = all)");
+    v("max_eval", options.max_eval, "score only the first N dev examples (0 = all)");
+    v("max_len", options.max_len, "maximum tokens of an example");
   }
 };
 

@@ -13,27 +13,11 @@
 
 #include "lmforge/data/glue.h"
 #include "lmforge/data/tokenizer.h"
+#include "lmforge/eval/glue_finetune_options.h"
 #include "lmforge/eval/glue_metrics.h"
 #include "lmforge/models/sequence_classifier.h"
 
 namespace lmforge {
-
-struct GlueFinetuneOptions {
-  int64_t epochs = 3;
-  int64_t batch_size = 32;
-  double lr = 1e-4;
-  double warmup = 0.1;  // share of the steps
-  double weight_decay = 0.01;
-  double dropout = 0.1;
-  int64_t max_len = 128;
-  int64_t max_train = 0;  // 0 = every training example; else a seeded random subset
-  int64_t max_eval = 0;   // 0 = the whole dev file
-  int64_t seed = 17;
-  std::string precision = "fp32";
-  std::string device = "cpu";
-  bool quiet = false;
-  bool unpad = true;  // MosaicBERT unpadding when every mixer is attention
-};
 
 struct EncodedExample {
   std::vector<int64_t> ids, segments;

@@ -1,5 +1,5 @@
 // Harness cases for monarch_linear: small shapes (test + grad, incl. one where l does not divide q
-// and one without bias) and the benchmark shapes (perf: square d=1024 and d -> 4d, 4 blocks).
+// (generic path), one without bias, and shapes that hit the CPU path's 4x4 tiles and their tails) and the benchmark shapes (perf: square d=1024 and d -> 4d, 4 blocks).
 #include <array>
 #include <cmath>
 
@@ -32,7 +32,11 @@ OpCase monarch_case(const std::string& shape, int64_t rows, std::array<int64_t, 
   };
   // bf16: the fast path rounds Y1 to bf16 between the two GEMMs (the fp32 ref does not); over
   // sums of up to p + r terms that costs ~1e-2 relative at |y| ~ 1.
-  c.tol[at::kBFloat16] = {3e-2, 3e-2};
+  // With p + r = 32..48 terms (the *_tiles / *_tails cases) the weight gradients reached 1.29-1.33x
+  // of that bound, identically on the generic and the CPU path (the bf16 rounding of dY1 and X2, not
+  // the passes): 5e-2 there.
+  const double bt = a[2] + b[2] > 16 ? 5e-2 : 3e-2;
+  c.tol[at::kBFloat16] = {bt, bt};
   c.grad = grad, c.perf = perf, c.test = !perf;  // big shapes: perf only (keeps the suite fast)
   return c;
 }
@@ -57,12 +61,19 @@ const bool kCases = [] {
   register_op_case(monarch_case("n32_m16_nb4", 5, {4, 4, 8}, {4, 4, 4}, true, true, false));
   register_op_case(monarch_case("n8_m15_k2q3_l3_nobias", 7, {2, 3, 4}, {3, 5, 2}, false, true, false));
   register_op_case(monarch_case("sqrt_n36", 4, {6, 6, 6}, {6, 6, 6}, false, true, false));
+  // The CPU path's vectorised passes (l = 4: 4x4 tiles of q/l and s columns): exact multiples of 4,
+  // with tails (q/l = 6, s = 10), and l = 2 (scalar, compile-time l).
+  register_op_case(monarch_case("n64_m64_nb4_tiles", 9, {4, 16, 16}, {4, 16, 16}, true, true, false));
+  register_op_case(monarch_case("n96_m40_nb4_tails", 11, {4, 24, 24}, {4, 10, 24}, true, true, false));
+  register_op_case(monarch_case("n16_m12_nb2", 5, {2, 8, 8}, {2, 6, 8}, true, true, false));
   register_op_case(monarch_case("B4096_d1024_nb4", 4096, {4, 256, 256}, {4, 256, 256}, true, false, true));
   register_op_case(monarch_case("B4096_d1024_to4096_nb4", 4096, {4, 256, 256}, {4, 1024, 256}, true, false, true));
   register_op_case(monarch_case("B4096_d4096_to1024_nb4", 4096, {4, 256, 1024}, {4, 256, 256}, true, false, true));
+  register_op_case(monarch_case("B4096_d2048_nb4", 4096, {4, 512, 512}, {4, 512, 512}, true, false, true));
   register_op_case(linear_case("B4096_d1024_nb4", 4096, 1024, 1024));
   register_op_case(linear_case("B4096_d1024_to4096_nb4", 4096, 1024, 4096));
   register_op_case(linear_case("B4096_d4096_to1024_nb4", 4096, 4096, 1024));
+  register_op_case(linear_case("B4096_d2048_nb4", 4096, 2048, 2048));
   return true;
 }();
 

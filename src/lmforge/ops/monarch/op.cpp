@@ -1,23 +1,37 @@
 // The Monarch fast path as an autograd Function, forward and backward side by side.
 //
-// Layout: activations live per block, (blocks, rows, block width), contiguous, so each factor is one
-// batched GEMM (block_mm: one single-threaded GEMM per block and thread; OpenBLAS for fp32,
-// oneDNN/AMX for bf16 -- oneDNN needs contiguous or transposed-contiguous operands, so strided
-// per-block views of x would fall back to a slow path).
-// Each permutation is exactly one copy: x -> (k, B, p); the stride permutation P fused into one
-// permute of Y1 (when l divides q, which every MonarchLinear shape satisfies); the output
-// permutation fused into the final reshape. The bias rides in the second GEMM (addmm).
-// Saved for backward: the two per-block GEMM inputs X1 (k, B, p) and X2 (l, B, r).
-//   forward   Y1 = X1 W1^T          X2 = P(Y1)          Y2 = X2 W2^T + b      y = P_out(Y2)
-//   backward  dY2 = P_out^-1(dy)    dW2 = dY2^T X2      dX2 = dY2 W2
-//             dY1 = P^-1(dX2)       dW1 = dY1^T X1      dX1 = dY1 W1          dx = (dX1 as (B, n))
+// Layout: each factor is a set of per-block GEMMs on (rows, block width) matrices (one
+// single-threaded GEMM per block and thread; OpenBLAS for fp32, oneDNN/AMX for bf16).
+//   forward   X1 = blocks(x)      Y1 = X1 W1^T      X2 = P(Y1)      y = P_out(X2 W2^T) + b
+//   backward  dY2 = P_out^-1(dy)  dW2 = dY2^T X2    dX2 = dY2 W2    dY1 = P^-1(dX2)
+//             dW1 = dY1^T X1      dx[:, block k] = dY1[k] W1[k]  (written in place, ldc = n)
+//             db summed inside the P_out^-1 pass
+//
+// Why the permutations stay passes instead of being folded into the GEMMs (measured 2026-11-23,
+// bench/cpu_time/monarch_fold_variants.cpp, docs/benchmarks/monarch_sparse.md section 1): a BLAS
+// GEMM packs both operands anyway, and a permuted operand can only be expressed to BLAS by splitting
+// the GEMM along the permuted index. Writing stage 1 straight into X2's layout takes k*l GEMMs of
+// N = q/l columns, each re-packing its x block; the other split takes k accumulating GEMMs of
+// K = q/l (C re-read k times; oneDNN runs those 2-3x slower in bf16). Forward+backward CPU ms at
+// B 4096, d 1024, threads 1: folded 160 / 166 vs ATen copies 149 vs this file 133 (fp32); 81 / 103
+// vs 53 vs 33 (bf16). What pays instead: passes written by hand at memcpy speed (passes.h: one read
+// and one write per row, bias and its gradient fused in), dx written in place by its GEMMs, and no
+// fresh 16 MB buffers per call (buffers.h: page faults). The hand-written passes need l | q (every
+// MonarchLinear shape) and CPU tensors; everything else takes the generic path (MonarchFn: ATen
+// permute copies, fresh buffers; LMFORGE_MONARCH_GENERIC=1 forces it, for measuring).
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/monarch/buffers.h"
 #include "lmforge/ops/monarch/op.h"
+#include "lmforge/ops/monarch/passes.h"
 
 namespace lmforge {
 namespace {
@@ -66,6 +80,7 @@ at::Tensor block_mm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& 
   return out;
 }
 
+// The generic path (any l, any device): contiguous per-block activations, ATen permute copies.
 struct MonarchFn : public torch::autograd::Function<MonarchFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w1, const at::Tensor& w2,
                             const at::Tensor& bias) {
@@ -98,6 +113,114 @@ struct MonarchFn : public torch::autograd::Function<MonarchFn> {
   }
 };
 
+
+// ---- The CPU path for l | q: hand-written permutation passes (passes.h), in-place dx, reused
+// memory (buffers.h) ----
+
+using namespace monarch_detail;
+
+// out_i = a_i @ b_i for i < nb (out_i may be a strided view: BLAS/oneDNN write it in place), the
+// blocks spread over the intra-op threads, one single-threaded GEMM each (see block_mm).
+template <class F>
+void for_blocks(int64_t nb, F&& gemm) {
+  at::parallel_for(0, nb, 1, [&](int64_t lo, int64_t hi) {
+    at::NoGradGuard ng;
+    for (int64_t i = lo; i < hi; ++i) gemm(i);
+  });
+}
+
+void mm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b) { at::mm_out(out, a, b); }
+
+// Rows per chunk of the CPU path: all rows by default. LMFORGE_MONARCH_ROWS=N processes N rows at a
+// time (intermediates stay in cache; dW accumulates over chunks with beta = 1, in the op's dtype, so
+// bf16 weight gradients round once per chunk). Measured 2026-11-23 at B 4096, d 1024 fp32 (CPU
+// time, 3 interleaved runs each): dense / Monarch 1.54-1.56x unchunked, 1.51-1.54x at 512 rows,
+// 1.44-1.55x at 1024 -- no gain, so it is off; kept for experiments on other machines.
+int64_t row_chunk(int64_t rows) {
+  static const int64_t c = [] {
+    const char* e = std::getenv("LMFORGE_MONARCH_ROWS");
+    return e && *e ? std::atoll(e) : int64_t{0};
+  }();
+  return c > 0 ? std::min(c, rows) : rows;
+}
+
+struct MonarchCpuFn : public torch::autograd::Function<MonarchCpuFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& w1_in,
+                            const at::Tensor& w2_in, const at::Tensor& bias_in) {
+    // Worker threads do not inherit the autograd dispatch exclusion: work on detached tensors.
+    const at::Tensor x = x_in.detach().contiguous(), w1 = w1_in.detach(), w2 = w2_in.detach();
+    const int64_t k = w1.size(0), q = w1.size(1), p = w1.size(2), l = w2.size(0), s = w2.size(1), r = w2.size(2);
+    const int64_t b = x.size(0), n = k * p, m = l * s, bc_max = row_chunk(b);
+    const bool has_bias = bias_in.numel() > 0;
+    const auto opt = x.options();
+    const at::Tensor bias = has_bias ? bias_in.detach().contiguous() : at::Tensor();
+    // Saved, chunk-major: rows [b0, b0 + bc) of X1 are the (k, bc, p) block at offset b0 * n.
+    at::Tensor x1 = pooled_empty({b * n}, opt), x2 = pooled_empty({b * l * r}, opt);
+    at::Tensor y = pooled_empty({b, m}, opt);
+    for (int64_t b0 = 0; b0 < b; b0 += bc_max) {
+      const int64_t bc = std::min(bc_max, b - b0);
+      at::Tensor x1c = x1.narrow(0, b0 * n, bc * n).view({k, bc, p});
+      at::Tensor x2c = x2.narrow(0, b0 * l * r, bc * l * r).view({l, bc, r});
+      AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "monarch_split", [&] {
+        split_blocks(x.data_ptr<scalar_t>() + b0 * n, x1c.data_ptr<scalar_t>(), bc, k, p);
+      });
+      at::Tensor y1 = scratch(0, {k, bc, q}, opt);
+      for_blocks(k, [&](int64_t i) { mm_into(y1[i], x1c[i], w1[i].t()); });
+      LMF_MONARCH_PASS(x.scalar_type(), l, mid_perm, y1.data_ptr<scalar_t>(), x2c.data_ptr<scalar_t>(), k, bc, q, l);
+      at::Tensor y2 = scratch(0, {l, bc, s}, opt);                                   // y1 is dead
+      for_blocks(l, [&](int64_t i) { mm_into(y2[i], x2c[i], w2[i].t()); });
+      LMF_MONARCH_PASS(x.scalar_type(), l, out_perm, y2.data_ptr<scalar_t>(),
+                       has_bias ? bias.data_ptr<scalar_t>() : nullptr, y.data_ptr<scalar_t>() + b0 * m, bc, s, l);
+    }
+    ctx->save_for_backward({x1, x2, w1_in, w2_in});
+    ctx->saved_data["has_bias"] = has_bias;
+    ctx->saved_data["rows"] = b;
+    ctx->saved_data["chunk"] = bc_max;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor x1 = saved[0].detach(), x2 = saved[1].detach(), w1 = saved[2].detach(), w2 = saved[3].detach();
+    const int64_t k = w1.size(0), q = w1.size(1), p = w1.size(2), l = w2.size(0), s = w2.size(1), r = w2.size(2);
+    const int64_t b = ctx->saved_data["rows"].toInt(), bc_max = ctx->saved_data["chunk"].toInt(), n = k * p, m = l * s;
+    const auto opt = x1.options();
+    const bool has_bias = ctx->saved_data["has_bias"].toBool();
+    at::Tensor g = grads[0].detach().contiguous();                                 // (B, m)
+    // The bias gradient rides in dy's pass: column sums per (row chunk, thread chunk) in the math type.
+    const int64_t nchunk = (b + bc_max - 1) / bc_max;
+    const int64_t tchunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), bc_max));
+    at::Tensor partial = has_bias ? at::empty({nchunk * tchunks, m}, opt.dtype(at::toOpMathType(g.scalar_type())))
+                                  : at::Tensor();
+    at::Tensor dw1 = at::empty({k, q, p}, opt), dw2 = at::empty({l, s, r}, opt), dx = pooled_empty({b, n}, opt);
+    for (int64_t c = 0, b0 = 0; b0 < b; ++c, b0 += bc_max) {
+      const int64_t bc = std::min(bc_max, b - b0);
+      at::Tensor x1c = x1.narrow(0, b0 * n, bc * n).view({k, bc, p});
+      at::Tensor x2c = x2.narrow(0, b0 * l * r, bc * l * r).view({l, bc, r});
+      const int64_t tc = std::min(tchunks, bc);
+      at::Tensor dy2 = scratch(0, {l, bc, s}, opt);
+      LMF_MONARCH_PASS(g.scalar_type(), l, out_unperm, g.data_ptr<scalar_t>() + b0 * m, dy2.data_ptr<scalar_t>(), bc, s,
+                       l, has_bias ? partial.data_ptr<at::opmath_type<scalar_t>>() + c * tchunks * m : nullptr, tc);
+      if (has_bias && tc < tchunks) partial.narrow(0, c * tchunks + tc, tchunks - tc).zero_();
+      at::Tensor dx2 = scratch(1, {l, bc, r}, opt);
+      for_blocks(l, [&](int64_t i) {
+        if (c == 0) mm_into(dw2[i], dy2[i].t(), x2c[i]);
+        else dw2[i].addmm_(dy2[i].t(), x2c[i]);
+        mm_into(dx2[i], dy2[i], w2[i]);
+      });
+      at::Tensor dy1 = scratch(0, {k, bc, q}, opt);                                   // dy2 is dead
+      LMF_MONARCH_PASS(g.scalar_type(), l, mid_unperm, dx2.data_ptr<scalar_t>(), dy1.data_ptr<scalar_t>(), k, bc, q, l);
+      for_blocks(k, [&](int64_t i) {
+        if (c == 0) mm_into(dw1[i], dy1[i].t(), x1c[i]);
+        else dw1[i].addmm_(dy1[i].t(), x1c[i]);
+        mm_into(dx.narrow(0, b0, bc).narrow(1, i * p, p), dy1[i], w1[i]);           // in place, ldc = n
+      });
+    }
+    at::Tensor db = has_bias ? partial.sum(0).to(g.scalar_type()) : at::Tensor();
+    return {dx, dw1, dw2, db};
+  }
+};
+
 }  // namespace
 
 at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const at::Tensor& w2_in,
@@ -121,7 +244,15 @@ at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const
   }
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
   out_shape.back() = l * s;
-  at::Tensor y = MonarchFn::apply(x.reshape({-1, k * p}), w1, w2, bias.defined() ? bias : at::empty({0}, x.options()));
+  at::Tensor x2d = x.reshape({-1, k * p}), b_arg = bias.defined() ? bias : at::empty({0}, x.options());
+  // The hand-written passes need l | q and CPU tensors; everything else takes the generic path.
+  // LMFORGE_MONARCH_GENERIC=1 forces the generic path (to compare the two in one build).
+  static const bool force_generic = [] {
+    const char* e = std::getenv("LMFORGE_MONARCH_GENERIC");
+    return e && *e && std::string(e) != "0";
+  }();
+  const bool cpu_path = !force_generic && x.device().is_cpu() && q % l == 0 && x2d.size(0) > 0;
+  at::Tensor y = cpu_path ? MonarchCpuFn::apply(x2d, w1, w2, b_arg) : MonarchFn::apply(x2d, w1, w2, b_arg);
   return y.view(out_shape);
 }
 

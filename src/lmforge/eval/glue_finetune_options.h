@@ -1,0 +1,26 @@
+// The settings of one GLUE fine-tuning run (eval/glue_finetune.h), in a header of their own so
+// that the bench suite's [glue] tables can hold them without including the fine-tuning code.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace lmforge {
+
+struct GlueFinetuneOptions {
+  int64_t epochs = 3;
+  int64_t batch_size = 32;
+  double lr = 1e-4;
+  double warmup = 0.1;  // share of the steps
+  double weight_decay = 0.01;
+  double dropout = 0.1;
+  int64_t max_len = 128;
+  int64_t max_train = 0;  // 0 = every training example; else a seeded random subset
+  int64_t max_eval = 0;   // 0 = the whole dev file
+  int64_t seed = 17;
+  std::string precision = "fp32";
+  std::string device = "cpu";
+  bool quiet = false;
+  bool unpad = true;  // MosaicBERT unpadding when every mixer is attention
+};
+
+}  // namespace lmforge
