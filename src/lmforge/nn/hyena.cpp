@@ -1,8 +1,9 @@
 // The Hyena mixer (see hyena.h for the formulas and the paper). Initialisation follows safari:
 // in_proj / out_proj like the other mixers here (normal(init_std), out_proj scaled by
-// 1/sqrt(2 n_layers)); the short conv and the filter MLP with PyTorch's default uniform
-// +-1/sqrt(fan_in); skip biases ~ N(0, 1); positional features and decays as in safari's
-// PositionalEmbedding and ExponentialModulation.
+// 1/sqrt(2 n_layers)); the short conv with PyTorch's default uniform +-1/sqrt(fan_in); the filter
+// MLP N(0, filter_init_std^2) with zero biases, which is what safari's models end with (their
+// _init_weights re-initialises every nn.Linear, the filter's too); skip biases ~ N(0, 1);
+// positional features and decays as in safari's PositionalEmbedding and ExponentialModulation.
 #include "lmforge/nn/hyena.h"
 
 #include <cmath>
@@ -29,6 +30,8 @@ Hyena::Hyena(const HyenaOptions& o, const LayerContext& c) : opt_(o), lc_(c) {
   LMF_REQUIRE(o.short_filter >= 1, ConfigError, "hyena.short_filter must be >= 1");
   LMF_REQUIRE(o.decay_fast > 0 && o.decay_slow > 0 && o.decay_target > 0 && o.decay_target < 1, ConfigError,
               "hyena: decay_fast, decay_slow > 0 and 0 < decay_target < 1 expected");
+  LMF_REQUIRE(o.filter_lr_scale >= 0 && o.filter_weight_decay >= 0 && o.pos_emb_lr_scale >= 0, ConfigError,
+              "hyena: filter_lr_scale, filter_weight_decay and pos_emb_lr_scale must be >= 0");
   LMF_REQUIRE(c.causal, ConfigError, "hyena is a causal mixer; it cannot be used in a bidirectional encoder");
   const int64_t D = c.d_model, N = o.order, W = o.filter_order, Lmax = c.max_seq_len;
   in_proj_ = register_module("in_proj", std::make_shared<Dense>(D, (N + 1) * D, true, c.init_std));
@@ -41,9 +44,12 @@ Hyena::Hyena(const HyenaOptions& o, const LayerContext& c) : opt_(o), lc_(c) {
   const std::vector<std::pair<int64_t, int64_t>> dims = {{o.emb_dim, W}, {W, W}, {W, W}, {W, (N - 1) * D}};
   for (size_t i = 0; i < dims.size(); ++i) {
     bool last = i + 1 == dims.size();
-    auto d = register_module("filter_mlp" + std::to_string(i), std::make_shared<Dense>(dims[i].first, dims[i].second, !last, 1.0));
-    uniform_init(d->weight, dims[i].first);
-    if (!last) uniform_init(d->bias, dims[i].first);
+    auto d = register_module("filter_mlp" + std::to_string(i),
+                             std::make_shared<Dense>(dims[i].first, dims[i].second, !last, o.filter_init_std));
+    if (o.filter_init_std <= 0) {
+      uniform_init(d->weight, dims[i].first);
+      if (!last) uniform_init(d->bias, dims[i].first);
+    }
     mlp_.push_back(d);
   }
   sine_w_ = register_parameter("filter_sine_freq", at::full({W}, o.sine_freq));
@@ -54,7 +60,8 @@ Hyena::Hyena(const HyenaOptions& o, const LayerContext& c) : opt_(o), lc_(c) {
   at::Tensor t = at::linspace(0, 1, Lmax, at::kDouble).unsqueeze(1);
   at::Tensor w = 2 * M_PI * at::arange(Lmax, at::kDouble).unsqueeze(1) / static_cast<double>(Lmax);
   at::Tensor f = at::linspace(1e-4, static_cast<double>(bands - 1), bands, at::kDouble).unsqueeze(0);
-  pos_z_ = register_parameter("filter_pos_z", at::cat({t, at::cos(f * w), -at::sin(f * w)}, 1).to(at::kFloat));
+  pos_z_ = register_parameter("filter_pos_z", at::cat({t, at::cos(f * w), -at::sin(f * w)}, 1).to(at::kFloat),
+                              /*requires_grad=*/o.pos_emb_lr_scale > 0);
   pos_t_ = register_buffer("filter_pos_t", t.to(at::kFloat));
   // Exponential modulation (safari ExponentialModulation): |delta| from ln(target)/slow to ln(target)/fast.
   const double lo = std::abs(std::log(o.decay_target) / o.decay_slow), hi = std::abs(std::log(o.decay_target) / o.decay_fast);
@@ -98,6 +105,17 @@ at::Tensor Hyena::forward(const at::Tensor& x, ForwardContext& ctx) {
     v = opt_.fused ? fftconv(v, k[o], pre, post, bias[o]) : fftconv_ref(v, k[o], pre, post, bias[o]);
   }
   return out_proj_->forward(v.transpose(1, 2));
+}
+
+std::vector<ParamGroupHint> Hyena::param_group_hints() const {
+  ParamGroupHint filter{"hyena.filter", {sine_w_}, opt_.filter_lr_scale, opt_.filter_weight_decay};
+  for (const auto& d : mlp_) {
+    filter.params.push_back(d->weight);
+    if (d->bias.defined()) filter.params.push_back(d->bias);
+  }
+  std::vector<ParamGroupHint> out = {filter};
+  if (pos_z_.requires_grad()) out.push_back({"hyena.pos_emb", {pos_z_}, opt_.pos_emb_lr_scale, 0.0});
+  return out;
 }
 
 double Hyena::flops_per_token(int64_t L) const {

@@ -14,6 +14,7 @@
 #pragma once
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/dense.h"
+#include "lmforge/nn/param_groups.h"
 
 namespace lmforge {
 
@@ -30,6 +31,17 @@ struct HyenaOptions {
   bool fused = true;          // fused shortconv + fftconv ops (false: the ATen reference, for checks)
   bool gated = true;          // false: no multiplicative gates (a plain long convolution, the
                               // ablation of the MQAR experiment); x0..x_{N-1} are then unused
+  // Optimisation of the implicit filter, as safari trains it (HyenaFilter's `_optim` hints): the
+  // filter MLP and its sine frequencies in their own optimizer group (lr = filter_lr_scale x the
+  // run's lr, weight decay filter_weight_decay), the positional features z with lr
+  // pos_emb_lr_scale x the run's lr (0: fixed, as safari's synthetics set lr_pos_emb = 0).
+  double filter_lr_scale = 1.0;
+  double filter_weight_decay = 0.0;
+  double pos_emb_lr_scale = 0.0;
+  // Filter MLP initialisation: safari's LM re-initialises every nn.Linear, the filter MLP's
+  // included, to N(0, 0.02^2) weights and zero biases (simple_lm.py / long_conv_lm.py
+  // _init_weights). 0 = PyTorch's default uniform(+-1/sqrt(fan_in)) of the bare HyenaFilter module.
+  double filter_init_std = 0.02;
   template <class V>
   void visit(V& v) {
     v("order", order, "Hyena order N >= 2 (N gates, N-1 long convolutions)");
@@ -43,14 +55,20 @@ struct HyenaOptions {
     v("modulate", modulate, "multiply the filters by the exponential decay window");
     v("fused", fused, "use the fused short-conv and FFT-convolution operators (false: plain ATen reference)");
     v("gated", gated, "multiplicative gates (false: ungated long convolution, for ablations)");
+    v("filter_lr_scale", filter_lr_scale, "learning rate of the filter MLP and sine frequencies, x train.lr");
+    v("filter_weight_decay", filter_weight_decay, "weight decay of the filter MLP and sine frequencies");
+    v("pos_emb_lr_scale", pos_emb_lr_scale, "learning rate of the filter's positional features, x train.lr (0 = fixed)");
+    v("filter_init_std", filter_init_std, "std of the filter MLP's normal init, zero biases (0 = uniform +-1/sqrt(fan_in))");
   }
 };
 
-class Hyena : public Mixer {
+class Hyena : public Mixer, public ParamGroupProvider {
  public:
   Hyena(const HyenaOptions& o, const LayerContext& c);
   at::Tensor forward(const at::Tensor& x, ForwardContext& ctx) override;
   double flops_per_token(int64_t seq_len) const override;
+  // "hyena.filter" (filter MLP + sine frequencies) and "hyena.pos_emb" (z, when trained).
+  std::vector<ParamGroupHint> param_group_hints() const override;
   // The long filters for length L: (N-1, D, L), and the skip biases (N-1, D).
   at::Tensor filters(int64_t L) const;
   at::Tensor skip_bias() const { return filter_bias_.view({opt_.order - 1, lc_.d_model}); }

@@ -80,7 +80,8 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   oc.lr = cfg.train.lr;
   oc.beta1 = cfg.train.beta1, oc.beta2 = cfg.train.beta2, oc.eps = cfg.train.eps;
   oc.weight_decay = cfg.train.weight_decay;
-  auto optimizer = make_optimizer(oc, named);
+  std::vector<double> lr_scales;  // per optimizer group: modules may ask for their own (nn/param_groups.h)
+  auto optimizer = make_optimizer(oc, named, collect_param_group_hints(*model), &lr_scales);
   if (opts.resume) {
     load_weights((fs::path(ckpt) / "model.pt").string(), *model);
     load_optimizer((fs::path(ckpt) / "optimizer.pt").string(), *optimizer);
@@ -120,7 +121,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   bool stopped = false;
   while (step < tc.steps) {
     const double lr = sched.at(step);
-    set_learning_rate(*optimizer, lr);
+    set_learning_rate(*optimizer, lr, lr_scales);
     // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks.
     at::manual_seed(static_cast<uint64_t>(cfg.run.seed) * 1000003ULL + static_cast<uint64_t>(step));
     std::vector<Batch> micro;
