@@ -28,7 +28,10 @@ COMMON=(--set run.threads=1 --set train.steps=$STEPS --set train.eval_every=${EV
 mixer_args() {  # the overrides that select one mixer
   case $1 in
     softmax) ;;
-    hyena) echo --set model.block.mixer=hyena --set model.block.hyena.sine_freq=10.0 ;;
+    # Hyena as configs/assoc_recall.toml sets it (docs/benchmarks/hyena_recall.md: no decay window, no
+    # global clip, the synthetics sine frequency and emb_dim)
+    hyena) echo --set model.block.mixer=hyena --set model.block.hyena.sine_freq=10.0 --set model.block.hyena.emb_dim=5 \
+                --set model.block.hyena.modulate=false --set train.grad_clip=0.0 ;;
     *) echo --set model.block.mixer=linear_attention --set model.block.linear_attention.n_heads=2 \
             --set model.block.linear_attention.feature_map=$1 ;;
   esac
