@@ -170,6 +170,30 @@ inline void store_bf16_row(uint16_t* dst, __m512 first16, __m512 next16) {
   _mm512_store_si512(reinterpret_cast<__m512i*>(dst), (__m512i)_mm512_cvtne2ps_pbh(next16, first16));
 }
 
+// Packs rows v0, v1 (16 columns each) as the VNNI pair of their bf16 hi parts at dh and of their
+// lo parts at dl: one K-pair of a B tile for each of the hi+lo products.
+inline void pack_pair_hilo(__m512 v0, __m512 v1, uint16_t* dh, uint16_t* dl) {
+  __m512 h0, l0, h1, l1;
+  split_ps(v0, h0, l0);
+  split_ps(v1, h1, l1);
+  _mm512_store_si512(reinterpret_cast<__m512i*>(dh), vnni_pair(h0, h1));
+  _mm512_store_si512(reinterpret_cast<__m512i*>(dl), vnni_pair(l0, l1));
+}
+
+// Stores 16 columns of one complex output row at offset `at` of yr/yi, multiplied first by the
+// level's twiddles at the same offset when it has them (twr != nullptr).
+inline void twiddle_store(__m512 outr, __m512 outi, const float* twr, const float* twi, int64_t at, float* yr,
+                          float* yi) {
+  if (twr) {
+    const __m512 tr = _mm512_loadu_ps(twr + at), ti = _mm512_loadu_ps(twi + at);
+    const __m512 nr = _mm512_fmsub_ps(outr, tr, _mm512_mul_ps(outi, ti));
+    outi = _mm512_fmadd_ps(outr, ti, _mm512_mul_ps(outi, tr));
+    outr = nr;
+  }
+  _mm512_storeu_ps(yr + at, outr);
+  _mm512_storeu_ps(yi + at, outi);
+}
+
 // One level of radix r <= 8 over m columns (m % 16 == 0), compact: one B tile holds both parts,
 // K = [Xhi re rows 0..7 | Xhi im | Xlo re | Xlo im], and one C tile both outputs (rows 0..7 re,
 // 8..15 im). A1 = [Fhi | Fhi] (K halves) gives Fhi Xhi + Fhi Xlo, A2 = [Flo | 0] gives Flo Xhi.
@@ -194,11 +218,7 @@ void level_amx_small(const float* gr, const float* gi, bool conj, int64_t r, con
         const int64_t a0 = 2 * p, a1 = 2 * p + 1;
         const __m512 v0 = present[a0] ? _mm512_loadu_ps(x + a0 * m + j) : zero;
         const __m512 v1 = a1 < r && present[a1] ? _mm512_loadu_ps(x + a1 * m + j) : zero;
-        __m512 h0, l0, h1, l1;
-        split_ps(v0, h0, l0);
-        split_ps(v1, h1, l1);
-        _mm512_store_si512(reinterpret_cast<__m512i*>(dst + (plane * 4 + p) * 32), vnni_pair(h0, h1));
-        _mm512_store_si512(reinterpret_cast<__m512i*>(dst + (8 + plane * 4 + p) * 32), vnni_pair(l0, l1));
+        pack_pair_hilo(v0, v1, dst + (plane * 4 + p) * 32, dst + (8 + plane * 4 + p) * 32);
       }
     }
   };
@@ -213,15 +233,7 @@ void level_amx_small(const float* gr, const float* gi, bool conj, int64_t r, con
     _tile_stored(6, cbuf, 64);
     for (int64_t q = 0; q < n_out; ++q) {
       const int64_t o = orows[q];
-      __m512 outr = _mm512_load_ps(cbuf + o * 16), outi = _mm512_load_ps(cbuf + (8 + o) * 16);
-      if (twr) {
-        const __m512 tr = _mm512_loadu_ps(twr + o * m + j), ti = _mm512_loadu_ps(twi + o * m + j);
-        const __m512 nr = _mm512_fmsub_ps(outr, tr, _mm512_mul_ps(outi, ti));
-        outi = _mm512_fmadd_ps(outr, ti, _mm512_mul_ps(outi, tr));
-        outr = nr;
-      }
-      _mm512_storeu_ps(yr + o * m + j, outr);
-      _mm512_storeu_ps(yi + o * m + j, outi);
+      twiddle_store(_mm512_load_ps(cbuf + o * 16), _mm512_load_ps(cbuf + (8 + o) * 16), twr, twi, o * m + j, yr, yi);
     }
   }
 }
@@ -248,11 +260,7 @@ void level_amx(const float* gr, const float* gi, bool conj, int64_t r, const int
         const int a0 = 2 * p, a1 = 2 * p + 1;
         const __m512 v0 = present[a0] ? _mm512_loadu_ps(x + a0 * m + j) : zero;
         const __m512 v1 = present[a1] ? _mm512_loadu_ps(x + a1 * m + j) : zero;
-        __m512 h0, l0, h1, l1;
-        split_ps(v0, h0, l0);
-        split_ps(v1, h1, l1);
-        _mm512_store_si512(reinterpret_cast<__m512i*>(dh + (plane * 8 + p) * 32), vnni_pair(h0, h1));
-        _mm512_store_si512(reinterpret_cast<__m512i*>(dl + (plane * 8 + p) * 32), vnni_pair(l0, l1));
+        pack_pair_hilo(v0, v1, dh + (plane * 8 + p) * 32, dl + (plane * 8 + p) * 32);
       }
     }
   };
@@ -274,15 +282,7 @@ void level_amx(const float* gr, const float* gi, bool conj, int64_t r, const int
     _tile_stored(7, cbuf[1], 64);
     for (int64_t q = 0; q < n_out; ++q) {
       const int64_t o = orows[q];
-      __m512 outr = _mm512_load_ps(cbuf[0] + o * 16), outi = _mm512_load_ps(cbuf[1] + o * 16);
-      if (twr) {
-        const __m512 tr = _mm512_loadu_ps(twr + o * m + j), ti = _mm512_loadu_ps(twi + o * m + j);
-        const __m512 nr = _mm512_fmsub_ps(outr, tr, _mm512_mul_ps(outi, ti));
-        outi = _mm512_fmadd_ps(outr, ti, _mm512_mul_ps(outi, tr));
-        outr = nr;
-      }
-      _mm512_storeu_ps(yr + o * m + j, outr);
-      _mm512_storeu_ps(yi + o * m + j, outi);
+      twiddle_store(_mm512_load_ps(cbuf[0] + o * 16), _mm512_load_ps(cbuf[1] + o * 16), twr, twi, o * m + j, yr, yi);
     }
   }
 }
