@@ -11,13 +11,16 @@
 
 namespace lmforge {
 namespace monarch_detail {
+
+bool env_switch(const char* name) {
+  const char* e = std::getenv(name);
+  return e && *e && std::string(e) != "0";
+}
+
 namespace {
 
 bool reuse_disabled() {
-  static const bool disabled = [] {
-    const char* e = std::getenv("LMFORGE_MONARCH_NO_WORKSPACE");
-    return e && *e && std::string(e) != "0";
-  }();
+  static const bool disabled = env_switch("LMFORGE_MONARCH_NO_WORKSPACE");
   return disabled;
 }
 

@@ -10,6 +10,10 @@
 namespace lmforge {
 namespace monarch_detail {
 
+// The op's measuring switches (LMFORGE_MONARCH_NO_WORKSPACE, LMFORGE_MONARCH_GENERIC): true when the
+// variable is set to anything but "" or "0".
+bool env_switch(const char* name);
+
 // Slot 0 or 1 of this thread's workspace for the dtype of `opt`, viewed as `sizes`. Grows to the
 // largest request and is kept for the thread's lifetime. The view is valid until the next call
 // with the same slot and dtype on this thread.

@@ -25,7 +25,6 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cstdlib>
-#include <string>
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
@@ -247,10 +246,7 @@ at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const
   at::Tensor x2d = x.reshape({-1, k * p}), b_arg = bias.defined() ? bias : at::empty({0}, x.options());
   // The hand-written passes need l | q and CPU tensors; everything else takes the generic path.
   // LMFORGE_MONARCH_GENERIC=1 forces the generic path (to compare the two in one build).
-  static const bool force_generic = [] {
-    const char* e = std::getenv("LMFORGE_MONARCH_GENERIC");
-    return e && *e && std::string(e) != "0";
-  }();
+  static const bool force_generic = monarch_detail::env_switch("LMFORGE_MONARCH_GENERIC");
   const bool cpu_path = !force_generic && x.device().is_cpu() && q % l == 0 && x2d.size(0) > 0;
   at::Tensor y = cpu_path ? MonarchCpuFn::apply(x2d, w1, w2, b_arg) : MonarchFn::apply(x2d, w1, w2, b_arg);
   return y.view(out_shape);
