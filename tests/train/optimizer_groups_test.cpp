@@ -49,13 +49,12 @@ const torch::optim::AdamWOptions& adamw(torch::optim::Optimizer& opt, int g) {
 TEST(OptimizerGroups, HyenaFilterGetsItsOwnLrAndNoWeightDecay) {
   at::manual_seed(0);
   LanguageModel m(hyena_lm("filter_lr_scale = 0.5, filter_weight_decay = 0.0"));
-  OptimConfig oc;
-  oc.lr = 2e-3, oc.weight_decay = 0.1;
   auto hints = collect_param_group_hints(m);
   ASSERT_EQ(hints.size(), 2u);  // one filter group per layer; z is fixed by default
   EXPECT_EQ(hints[0].tag, "hyena.filter");
-  std::vector<double> scales;
-  auto opt = make_optimizer(oc, named_of(m), hints, &scales);
+  BuiltOptimizer b = build_optimizer(Choice{"adamw", {}}, make_param_groups(named_of(m), hints, 0.1), 2e-3);
+  auto& opt = b.optimizer;
+  std::vector<double> scales = b.lr_scales;
   ASSERT_EQ(opt->param_groups().size(), 4u);
   EXPECT_EQ(scales, (std::vector<double>{1.0, 1.0, 0.5, 0.5}));
 
@@ -98,10 +97,9 @@ TEST(OptimizerGroups, TrainablePositionalFeaturesGetTheirOwnGroup) {
   LanguageModel m(hyena_lm("pos_emb_lr_scale = 0.25, filter_weight_decay = 0.01"));
   auto hints = collect_param_group_hints(m);
   ASSERT_EQ(hints.size(), 4u);
-  OptimConfig oc;
-  oc.lr = 1e-3;
-  std::vector<double> scales;
-  auto opt = make_optimizer(oc, named_of(m), hints, &scales);
+  BuiltOptimizer b = build_optimizer(Choice{"adamw", {}}, make_param_groups(named_of(m), hints, 0.1), 1e-3);
+  auto& opt = b.optimizer;
+  const std::vector<double>& scales = b.lr_scales;
   for (const auto& p : m.named_parameters()) {
     const int g = group_of(*opt, p.value());
     if (p.key().find("filter_pos_z") != std::string::npos) {
@@ -119,9 +117,8 @@ TEST(OptimizerGroups, FixedFilterParametersDoNotMoveAndFilterIsNotDecayed) {
   // One AdamW step with zero gradients: decayed matrices shrink, the filter MLP (wd 0) and the fixed
   // positional features do not move.
   LanguageModel m(hyena_lm(""));
-  OptimConfig oc;
-  oc.lr = 1e-2, oc.weight_decay = 0.5;
-  auto opt = make_optimizer(oc, named_of(m), collect_param_group_hints(m), nullptr);
+  // build_optimizer on the module collects its hints itself.
+  auto opt = build_optimizer(Choice{"adamw", {}}, m, 1e-2, 0.5).optimizer;
   std::map<std::string, at::Tensor> before;
   for (const auto& p : m.named_parameters()) {
     before[p.key()] = p.value().detach().clone();
@@ -141,10 +138,8 @@ TEST(OptimizerGroups, FixedFilterParametersDoNotMoveAndFilterIsNotDecayed) {
 
 TEST(OptimizerGroups, WithoutHintsTheDefaultTwoGroups) {
   at::Tensor w = at::randn({4, 4}).requires_grad_(), b = at::zeros({4}).requires_grad_();
-  OptimConfig oc;
-  oc.lr = 3e-3, oc.weight_decay = 0.1;
-  std::vector<double> scales;
-  auto opt = make_optimizer(oc, {{"w", w}, {"b", b}}, {}, &scales);
+  BuiltOptimizer built = build_optimizer(Choice{"adamw", {}}, make_param_groups({{"w", w}, {"b", b}}, {}, 0.1), 3e-3);
+  auto& opt = built.optimizer;
   ASSERT_EQ(opt->param_groups().size(), 2u);
   EXPECT_EQ(group_of(*opt, w), 0);
   EXPECT_EQ(group_of(*opt, b), 1);

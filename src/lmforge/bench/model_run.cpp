@@ -74,7 +74,7 @@ void copy_lines(const std::string& path, const std::string& out, int64_t n) {
 // time cap stopped may not have evaluated at its last step.
 nlohmann::json final_eval(LanguageModel& model, const RunConfig& cfg, const std::string& run_dir, at::ScalarType dtype,
                           const at::Device& dev) {
-  std::unique_ptr<Task> task = make_task(cfg, run_dir);
+  std::shared_ptr<Task> task = make_task(cfg, run_dir);
   std::vector<Batch> batches = task->valid_batches(std::max<int64_t>(1, cfg.train.eval_batches));
   if (batches.empty()) return nlohmann::json::object();
   return evaluate_batches(model, *task, batches, dtype, dev);

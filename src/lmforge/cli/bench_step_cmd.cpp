@@ -17,9 +17,20 @@
 #include "lmforge/train/optimizer.h"
 #include "lmforge/train/run_config.h"
 #include "lmforge/train/step.h"
+#include "lmforge/train/tasks/lm.h"
 
 namespace lmforge {
 namespace {
+
+// The batches come from the peer's file: the task only scores them (next-token cross-entropy).
+class GivenBatches : public Task {
+ public:
+  Batch train_batch(int64_t, int64_t, int, int) override { throw std::logic_error("bench-step: batches are given"); }
+  std::vector<Batch> valid_batches(int64_t) override { return {}; }
+  LossSum loss(torch::nn::Module& model, const Batch& b, ForwardContext& ctx) override {
+    return token_loss(model, b, ctx, "bench-step");
+  }
+};
 
 struct BenchStepArgs {
   ConfigArgs config;
@@ -48,20 +59,18 @@ int run_bench_step(const BenchStepArgs& a) {
   auto batches = load_tensor_dict(a.dir + "/batches.pt");
   LMF_REQUIRE(batches.count("inputs") && batches.count("targets"), InputError, a.dir,
               "/batches.pt: expected keys 'inputs' and 'targets'");
-  NamedParams named;
-  for (const auto& p : model->named_parameters()) named.emplace_back(p.key(), p.value());
-  OptimConfig oc;
-  oc.lr = cfg.train.lr, oc.beta1 = cfg.train.beta1, oc.beta2 = cfg.train.beta2, oc.eps = cfg.train.eps;
-  oc.weight_decay = cfg.train.weight_decay;
-  auto opt = make_optimizer(oc, named);
+  BuiltOptimizer opt = build_optimizer(cfg.train.optimizer, *model, cfg.train.lr, cfg.train.weight_decay);
+  GivenBatches task;
+  StepOptions so;
+  so.dtype = dtype, so.grad_clip = cfg.train.grad_clip;
   Distributed local;
   model->train();
   std::vector<double> losses, times;
   const int64_t total = std::min<int64_t>(a.steps + a.warmup, batches["inputs"].size(0));
   for (int64_t s = 0; s < total; ++s) {
     auto t0 = std::chrono::steady_clock::now();
-    StepResult r = train_step(*model, *opt, {{batches["inputs"][s], batches["targets"][s]}}, dtype, at::kCPU,
-                              cfg.train.grad_clip, local);
+    so.step = s;
+    StepResult r = train_step(*model, task, *opt.optimizer, {{batches["inputs"][s], batches["targets"][s]}}, so, local);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     losses.push_back(r.loss);
     if (s >= a.warmup) times.push_back(ms);

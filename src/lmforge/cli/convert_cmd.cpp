@@ -6,7 +6,8 @@
 //                       weights; only the feature maps train, with the attention-distillation loss
 //                       (cross-entropy between the teacher's softmax weights and the linear ones,
 //                       summed over layers; nn/linear_attention.h set_distill), all layers at once,
-//                       the rest frozen and the stack run as the teacher. Adam, lr --distill-lr.
+//                       the rest frozen and the stack run as the teacher. Adam, lr --distill-lr;
+//                       a DistillTask (train/tasks/distill.h) on the training loop (train/loop.h).
 //   stage 2 (finetune)  the converted model trains on the teacher's own LM objective and data
 //                       (`train` with --init-weights; [train] of the teacher, steps = --finetune-steps,
 //                       overridable with --set).
@@ -19,7 +20,6 @@
 #include <memory>
 
 #include <torch/nn/module.h>
-#include <torch/optim/adam.h>
 
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/config.h"
@@ -30,9 +30,12 @@
 #include "lmforge/nn/linear_attention.h"
 #include "lmforge/train/checkpoint.h"
 #include "lmforge/train/load_run.h"
+#include "lmforge/train/loop.h"
 #include "lmforge/train/loss.h"
+#include "lmforge/train/optimizer.h"
 #include "lmforge/train/run_config.h"
 #include "lmforge/train/task.h"
+#include "lmforge/train/tasks/distill.h"
 #include "lmforge/train/trainer.h"
 
 namespace lmforge {
@@ -48,20 +51,6 @@ struct ConvertArgs {
   int threads = 0;
   bool json = false;
 };
-
-// Mean token cross-entropy over the validation batches.
-double valid_loss(LanguageModel& m, const std::vector<Batch>& batches) {
-  at::NoGradGuard ng;
-  m.eval();
-  double sum = 0;
-  int64_t n = 0;
-  for (const Batch& b : batches) {
-    ForwardContext ctx;
-    auto [s, k] = lm_loss_sum(m, m.hidden(b.inputs, ctx), b.targets);
-    sum += s.item<double>(), n += k;
-  }
-  return sum / std::max<int64_t>(n, 1);
-}
 
 toml::table& sub(toml::table& t, const char* key) {
   if (!t.contains(key)) t.insert(key, toml::table{});
@@ -150,37 +139,40 @@ int run_convert(const ConvertArgs& a) {
     if (is_phi) phi_params.push_back(p.value());
   }
 
-  std::unique_ptr<Task> task = make_task(teacher.config, fs::path(ckpt).parent_path().string());
+  std::shared_ptr<Task> task = make_task(teacher.config, fs::path(ckpt).parent_path().string());
   std::vector<Batch> valid = task->valid_batches(a.eval_batches);
+  // Mean token cross-entropy over the validation batches (fp32, eval mode).
+  auto valid_loss = [&](LanguageModel& m, const std::vector<Batch>& v) {
+    return evaluate_batches(m, *task, v, at::kFloat, at::kCPU)["valid_loss"].get<double>();
+  };
   const double teacher_loss = valid_loss(*teacher.model, valid);
   const double before_loss = valid_loss(*student, valid);
   log_line(str("convert: teacher valid loss ", teacher_loss, " (ppl ", std::exp(teacher_loss), "); converted (",
                a.feature_map, ", feature maps at init) ", before_loss, " (ppl ", std::exp(before_loss), ")"));
 
-  // --- stage 1: attention distillation, feature maps only ----------------------------------------
+  // --- stage 1: attention distillation, feature maps only: a task on the training loop ---------
   double distill_first = 0, distill_last = 0;
   if (!phi_params.empty() && a.distill_steps > 0) {
-    torch::optim::Adam opt(phi_params, torch::optim::AdamOptions(a.distill_lr));
+    DistillOptions dop;
+    dop.target = "attention";
+    DistillTask dtask(task, dop);
+    // Adam (AdamW without decay) on the feature maps: the only parameters that require grad.
+    Choice adam{"adamw", {}};
+    adam.options.insert("beta2", 0.999);
+    BuiltOptimizer opt = build_optimizer(adam, *student, a.distill_lr, 0.0, "convert");
+    LrSchedule constant(Choice{"constant", {}}, a.distill_lr, 0.0, 0, a.distill_steps);
+    LoopOptions lo;
+    lo.steps = a.distill_steps;
+    lo.step.grad_clip = 0;  // the attention CE is bounded; Hedgehog does not clip
+    lo.seed = static_cast<uint64_t>(sc.run.seed);
+    lo.log_every = a.log_every, lo.eval_batches = 0;
+    lo.label = str("convert: distill (attention CE summed over ", layers.size(), " layers) step");
+    LoopState ls;
+    Distributed single;
     for (auto* l : layers) l->set_distill(true);
-    student->train();
-    for (int64_t step = 0; step < a.distill_steps; ++step) {
-      Batch b = task->train_batch(step, 0, 0, 1);
-      ForwardContext ctx;
-      ctx.training = true;
-      student->hidden(b.inputs, ctx);
-      at::Tensor loss = at::zeros({}, at::kFloat);
-      for (auto& [k, v] : ctx.aux_losses) loss = loss + v;
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      const double l = loss.item<double>();
-      if (step == 0) distill_first = l;
-      distill_last = l;
-      if ((step + 1) % a.log_every == 0 || step == 0)
-        log_line(str("convert: distill step ", step + 1, "/", a.distill_steps, " attention CE (sum over ", layers.size(),
-                     " layers) ", l));
-    }
+    const LoopResult r = run_loop(*student, dtask, *opt.optimizer, opt.lr_scales, constant, lo, ls, single, nullptr, {});
     for (auto* l : layers) l->set_distill(false);
+    distill_first = r.first_loss, distill_last = r.last_loss;
   }
   for (auto& p : student->parameters()) p.set_requires_grad(true);
   const double distilled_loss = valid_loss(*student, valid);

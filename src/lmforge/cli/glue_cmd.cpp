@@ -85,6 +85,8 @@ const bool kRegistered = register_subcommand("glue", "fine-tune an encoder on GL
   app.add_option("--warmup", a->o.warmup, "share of steps in linear warmup (default 0.1)");
   app.add_option("--weight-decay", a->o.weight_decay, "AdamW weight decay on matrices (default 0.01)");
   app.add_option("--dropout", a->o.dropout, "dropout on the pooled output (default 0.1)");
+  app.add_option("--grad-clip", a->o.grad_clip, "clip the global gradient norm to this; 0 = off (default 1.0)");
+  app.add_option("--optimizer", a->o.optimizer, "a registered optimizer: adamw (default) | sgd");
   app.add_option("--max-len", a->o.max_len, "tokens per example incl. [CLS]/[SEP] (default 128)");
   app.add_option("--max-train", a->o.max_train, "fine-tune on a random subset of this many examples (0 = all)");
   app.add_option("--max-eval", a->o.max_eval, "score only the first N dev examples (0 = all)");

@@ -12,6 +12,9 @@
 #include "lmforge/core/threads.h"
 #include "lmforge/core/version.h"
 #include "lmforge/nn/components.h"
+#include "lmforge/train/optimizer.h"
+#include "lmforge/train/schedule.h"
+#include "lmforge/train/task.h"
 #include "lmforge/ops/isa.h"
 
 namespace lmforge {
@@ -43,7 +46,10 @@ int run_info(const InfoArgs& a) {
                       {"blas_reference", b.is_reference},
                       {"mixers", MixerRegistry::names()},
                       {"norms", NormRegistry::names()},
-                      {"ffns", FfnRegistry::names()}};
+                      {"ffns", FfnRegistry::names()},
+                      {"optimizers", OptimizerRegistry::names()},
+                      {"schedules", ScheduleRegistry::names()},
+                      {"tasks", TaskRegistry::names()}};
   if (a.peak) {
     Peak p = machine_peak();
     j["peak_fp32_gflops"] = p.fp32_gflops;
@@ -60,7 +66,10 @@ int run_info(const InfoArgs& a) {
               << "blas:     " << describe(b) << "\n"
               << "mixers:   " << joined(MixerRegistry::names()) << "\n"
               << "norms:    " << joined(NormRegistry::names()) << "\n"
-              << "ffns:     " << joined(FfnRegistry::names()) << "\n";
+              << "ffns:     " << joined(FfnRegistry::names()) << "\n"
+              << "optimizers: " << joined(OptimizerRegistry::names()) << "\n"
+              << "schedules:  " << joined(ScheduleRegistry::names()) << "\n"
+              << "tasks:      " << joined(TaskRegistry::names()) << "\n";
     if (a.peak) std::cout << "peak:     " << j["peak_fp32_gflops"] << " GFLOP/s fp32, " << j["peak_bf16_gflops"] << " GFLOP/s bf16\n";
   }
   if (b.is_reference)

@@ -107,6 +107,23 @@ void ConfigReader::read(const toml::node& n, toml::table& v, const std::string& 
   else throw wrong_type(where, "a table", n);
 }
 
+void ConfigReader::read(const toml::node& n, Choice& v, const std::string& where) {
+  if (auto s = n.value<std::string>()) {
+    v.name = *s;
+    v.options = toml::table{};
+    return;
+  }
+  const toml::table* t = n.as_table();
+  if (!t) throw wrong_type(where, "a name (string) or a table with 'name'", n);
+  v.options = *t;
+  if (const toml::node* name = t->get("name")) {
+    auto s = name->value<std::string>();
+    if (!s) throw wrong_type(where + ".name", "a string", *name);
+    v.name = *s;
+    v.options.erase("name");
+  }  // no name: the field's default component, with these options
+}
+
 template <class T, class F>
 static void read_array(const toml::node& n, std::vector<T>& v, const std::string& where, const char* what, F get) {
   const toml::array* a = n.as_array();
@@ -130,8 +147,19 @@ void ConfigReader::read(const toml::node& n, std::vector<std::string>& v, const 
 
 // --- layering ---------------------------------------------------------------------------------
 
+// A Choice written as its name alone ("adamw") that a later layer extends with options becomes
+// the table form {name = "adamw"} first, so the name survives the merge.
+static void widen_choice(toml::table& parent, const std::string& key) {
+  toml::node* n = parent.get(key);
+  if (!n || !n->is_string()) return;
+  toml::table t;
+  t.insert("name", *n->value<std::string>());
+  parent.insert_or_assign(key, std::move(t));
+}
+
 void merge_into(toml::table& base, const toml::table& over) {
   for (const auto& [k, v] : over) {
+    if (v.is_table()) widen_choice(base, std::string(k.str()));
     toml::node* existing = base.get(k.str());
     if (existing && existing->is_table() && v.is_table()) {
       merge_into(*existing->as_table(), *v.as_table());
@@ -183,6 +211,7 @@ void apply_override(toml::table& t, const std::string& assignment) {
       cur->insert_or_assign(part, *parsed.get("v"));
       return;
     }
+    widen_choice(*cur, part);
     toml::node* next = cur->get(part);
     if (!next) {
       cur->insert_or_assign(part, toml::table{});

@@ -25,6 +25,18 @@
 
 namespace lmforge {
 
+// A component chosen by name with options of its own: in TOML either a table holding `name` and
+// the component's keys,
+//   [train.optimizer]
+//   name = "adamw"
+//   beta2 = 0.98
+// or, when its defaults do, the name alone: `train.optimizer = "adamw"`. The options are checked
+// by the registry that builds the component (core/registry.h), which knows its Options struct.
+struct Choice {
+  std::string name;
+  toml::table options;  // every key but `name`
+};
+
 namespace detail {
 std::string closest_key(const std::string& key, const std::vector<std::string>& candidates);
 std::string type_name(const toml::node& n);
@@ -61,6 +73,7 @@ class ConfigReader {
   static void read(const toml::node& n, std::vector<double>& v, const std::string& where);
   static void read(const toml::node& n, std::vector<std::string>& v, const std::string& where);
   static void read(const toml::node& n, toml::table& v, const std::string& where);
+  static void read(const toml::node& n, Choice& v, const std::string& where);
   template <class S, std::enable_if_t<!std::is_arithmetic_v<S> && !std::is_same_v<S, std::string>, int> = 0>
   static auto read(const toml::node& n, S& v, const std::string& where) -> decltype(v.visit(std::declval<ConfigReader&>()), void()) {
     const toml::table* t = n.as_table();
@@ -82,6 +95,10 @@ class ConfigWriter {
   void operator()(const char* key, const T& field, const char* /*doc*/ = "") {
     if constexpr (std::is_same_v<T, toml::table>) {
       if (!field.empty()) out_.insert_or_assign(key, field);
+    } else if constexpr (std::is_same_v<T, Choice>) {
+      toml::table t = field.options;
+      t.insert_or_assign("name", field.name);
+      out_.insert_or_assign(key, std::move(t));
     } else if constexpr (std::is_same_v<T, int>) {
       out_.insert_or_assign(key, static_cast<int64_t>(field));
     } else if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
@@ -116,6 +133,8 @@ class ConfigDoc {
       ConfigWriter w;
       w("v", field);
       lines_.push_back(name + " = " + detail::node_to_string(*w.table().get("v")) + (doc && *doc ? "    # " + std::string(doc) : ""));
+    } else if constexpr (std::is_same_v<T, Choice>) {
+      lines_.push_back(name + ".name = \"" + field.name + "\"" + (doc && *doc ? "    # " + std::string(doc) : ""));
     } else {
       ConfigDoc sub(name);
       const_cast<T&>(field).visit(sub);

@@ -1,5 +1,8 @@
 #include "lmforge/core/log.h"
 
+#include <mutex>
+#include <set>
+
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -31,6 +34,14 @@ void set_log_rank(int rank) { g_rank = rank; }
 void log_line(const std::string& line) {
   if (g_rank != 0) return;
   std::cerr << line << std::endl;
+}
+
+void log_warning_once(const std::string& message) {
+  static std::mutex mu;
+  static std::set<std::string> seen;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!seen.insert(message).second) return;
+  log_line("warning: " + message);
 }
 
 }  // namespace lmforge

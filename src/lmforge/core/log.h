@@ -25,5 +25,7 @@ class JsonlLog {
 // Prints to stderr (progress) or stdout (results) on rank 0 only.
 void set_log_rank(int rank);
 void log_line(const std::string& line);
+// "warning: <message>" once per distinct message per process (deprecations, fallbacks).
+void log_warning_once(const std::string& message);
 
 }  // namespace lmforge

@@ -1,4 +1,4 @@
-// The component registry: every mixer, norm, feed-forward (and later optimiser or objective) is
+// The component registry: every mixer, norm, feed-forward, optimiser, schedule and task is
 // registered once under a name, with an options struct, and chosen by that name in the config.
 //
 //   static const bool kRegistered = MixerRegistry::add<AttentionOptions>(
@@ -25,7 +25,10 @@ struct NoOptions {
   void visit(V&) {}
 };
 
-template <class Base, class Ctx>
+// Base: what a factory builds; Ctx: what it is built from; Tag::kKind names the kind of component
+// in messages ("mixer", "optimizer"). Tag defaults to Base; give one when Base is a foreign type
+// (torch::optim::Optimizer) that cannot carry kKind.
+template <class Base, class Ctx, class Tag = Base>
 class Registry {
  public:
   using Built = std::shared_ptr<Base>;
@@ -69,7 +72,10 @@ class Registry {
     if (it == entries().end()) {
       std::string names;
       for (const auto& [n, e] : entries()) names += (names.empty() ? "" : ", ") + n;
-      throw ConfigError(str("config key '", where, "': unknown ", Base::kKind, " '", name, "' (registered: ", names, ")"));
+      const std::string near = detail::closest_key(name, Registry::names());
+      throw ConfigError(str("config key '", where, "': unknown ", Tag::kKind, " '", name, "'",
+                            near.empty() ? std::string() : str(" (did you mean '", near, "'?)"), " (registered: ", names,
+                            ")"));
     }
     return it->second;
   }

@@ -8,8 +8,6 @@
 #include <numeric>
 #include <random>
 
-#include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adamw.h>
 
 #include "lmforge/core/error.h"
 #include "lmforge/core/log.h"
@@ -20,70 +18,16 @@
 #include "lmforge/data/wordpiece.h"
 #include "lmforge/train/checkpoint.h"
 #include "lmforge/train/load_run.h"
+#include "lmforge/train/loop.h"
 #include "lmforge/train/optimizer.h"
 #include "lmforge/train/schedule.h"
+#include "lmforge/train/tasks/classification.h"
 
 namespace lmforge {
 
 namespace fs = std::filesystem;
 
-EncodedExample encode_glue_example(const data::Tokenizer& tok, const data::GlueExample& e, bool pair, int64_t max_len) {
-  EncodedExample x;
-  x.label = e.label, x.score = e.score, x.index = e.index;
-  if (const auto* wp = dynamic_cast<const data::WordPieceTokenizer*>(&tok)) {
-    data::EncodedPair p = wp->encode_pair(e.a, pair ? &e.b : nullptr, max_len);
-    x.ids = std::move(p.ids), x.segments = std::move(p.segments);
-    return x;
-  }
-  // Other tokenizers have no [CLS]/[SEP]: eos marks the start and each end.
-  std::vector<int64_t> a = tok.encode(e.a), b;
-  if (pair) b = tok.encode(e.b);
-  const size_t budget = static_cast<size_t>(std::max<int64_t>(max_len - (pair ? 3 : 2), 0));
-  while (a.size() + b.size() > budget) (a.size() > b.size() ? a : b).pop_back();
-  x.ids.push_back(tok.eos_id());
-  x.ids.insert(x.ids.end(), a.begin(), a.end());
-  x.ids.push_back(tok.eos_id());
-  x.segments.assign(x.ids.size(), 0);
-  if (pair) {
-    x.ids.insert(x.ids.end(), b.begin(), b.end());
-    x.ids.push_back(tok.eos_id());
-    x.segments.resize(x.ids.size(), 1);
-  }
-  return x;
-}
-
 namespace {
-
-struct TensorBatch {
-  at::Tensor ids, segments, key_padding, labels, scores;
-};
-
-TensorBatch make_batch(const std::vector<EncodedExample>& xs, const std::vector<size_t>& idx, size_t b, size_t e,
-                       int64_t pad) {
-  int64_t L = 1;
-  for (size_t i = b; i < e; ++i) L = std::max<int64_t>(L, static_cast<int64_t>(xs[idx[i]].ids.size()));
-  const int64_t B = static_cast<int64_t>(e - b);
-  TensorBatch t;
-  t.ids = at::full({B, L}, pad, at::kLong);
-  t.segments = at::zeros({B, L}, at::kLong);
-  t.key_padding = at::zeros({B, L}, at::kBool);
-  t.labels = at::empty({B}, at::kLong);
-  t.scores = at::empty({B}, at::kFloat);
-  auto ids = t.ids.accessor<int64_t, 2>();
-  auto seg = t.segments.accessor<int64_t, 2>();
-  auto kp = t.key_padding.accessor<bool, 2>();
-  for (int64_t r = 0; r < B; ++r) {
-    const EncodedExample& x = xs[idx[b + static_cast<size_t>(r)]];
-    for (size_t j = 0; j < x.ids.size(); ++j) {
-      ids[r][static_cast<int64_t>(j)] = x.ids[j];
-      seg[r][static_cast<int64_t>(j)] = x.segments[j];
-      kp[r][static_cast<int64_t>(j)] = true;
-    }
-    t.labels[r] = x.label;
-    t.scores[r] = static_cast<float>(x.score);
-  }
-  return t;
-}
 
 // Sorted by length so that each evaluation batch pads little; results returned in input order.
 at::Tensor predict_raw(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size) {
@@ -98,19 +42,11 @@ at::Tensor predict_raw(SequenceClassifier& m, const std::vector<EncodedExample>&
   const int64_t pad = 0;
   for (size_t b = 0; b < idx.size(); b += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(idx.size(), b + static_cast<size_t>(batch_size));
-    TensorBatch t = make_batch(xs, idx, b, e, pad);
+    GlueTensors t = glue_batch(xs, idx, b, e, pad);
     at::Tensor y = m.forward(t.ids.to(dev), t.segments.to(dev), t.key_padding.to(dev)).to(at::kFloat).cpu();
     for (size_t i = b; i < e; ++i) out[static_cast<int64_t>(idx[i])] = y[static_cast<int64_t>(i - b)];
   }
   if (was_training) m.train();
-  return out;
-}
-
-std::vector<EncodedExample> encode_all(const data::Tokenizer& tok, const std::vector<data::GlueExample>& ex, bool pair,
-                                       int64_t max_len) {
-  std::vector<EncodedExample> out;
-  out.reserve(ex.size());
-  for (const auto& e : ex) out.push_back(encode_glue_example(tok, e, pair, max_len));
   return out;
 }
 
@@ -176,52 +112,35 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
       std::shuffle(train_ex.begin(), train_ex.end(), rng);
       train_ex.resize(static_cast<size_t>(o.max_train));
     }
-    std::vector<EncodedExample> train = encode_all(tok, train_ex, task.pair, o.max_len);
-    const int64_t per_epoch = (static_cast<int64_t>(train.size()) + o.batch_size - 1) / o.batch_size;
+    std::vector<EncodedExample> train = encode_glue_examples(tok, train_ex, task.pair, o.max_len);
+    const size_t n_train = train.size();
+    // The classification task on the one training loop (train/loop.h): step hooks (Sparse-IFT
+    // masks), auxiliary losses (MoE, routing) and the modules' parameter groups as in pretraining.
+    ClassificationTask ctask(std::move(train), task.regression, o.batch_size, static_cast<uint64_t>(o.seed),
+                             tok.pad_id());
+    const int64_t per_epoch = ctask.steps_per_epoch();
     const int64_t total = per_epoch * o.epochs;
-    Schedule sched{"linear", o.lr, 0.0, static_cast<int64_t>(o.warmup * static_cast<double>(total)), total};
-    NamedParams named;
-    for (const auto& p : clf->named_parameters()) named.emplace_back(p.key(), p.value());
-    OptimConfig oc;
-    oc.lr = o.lr, oc.beta1 = 0.9, oc.beta2 = 0.999, oc.eps = 1e-6, oc.weight_decay = o.weight_decay;
-    auto opt = make_optimizer(oc, named);
-    if (!o.quiet)
-      log_line(str("glue ", task.name, ": ", train.size(), " training examples, ", o.epochs, " epochs of ", per_epoch,
-                   " steps, lr ", o.lr, ", batch ", o.batch_size, clf->unpad() ? ", unpadded" : ", padded"));
-    clf->train();
-    int64_t step = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    int64_t tokens = 0;
-    double loss_acc = 0;
-    for (int64_t ep = 0; ep < o.epochs; ++ep) {
-      std::vector<size_t> idx(train.size());
-      std::iota(idx.begin(), idx.end(), 0);
-      std::shuffle(idx.begin(), idx.end(), rng);
-      for (size_t b = 0; b < idx.size(); b += static_cast<size_t>(o.batch_size), ++step) {
-        const size_t e = std::min(idx.size(), b + static_cast<size_t>(o.batch_size));
-        TensorBatch t = make_batch(train, idx, b, e, tok.pad_id());
-        set_learning_rate(*opt, sched.at(step));
-        at::Tensor loss;
-        {
-          AutocastGuard ac(dtype, dev);
-          at::Tensor y = clf->forward(t.ids.to(dev), t.segments.to(dev), t.key_padding.to(dev)).to(at::kFloat);
-          loss = task.regression ? at::mse_loss(y.select(1, 0), t.scores.to(dev))
-                                 : at::cross_entropy_loss(y, t.labels.to(dev), {}, at::Reduction::Mean, -100);
-        }
-        loss.backward();
-        torch::nn::utils::clip_grad_norm_(clf->parameters(), 1.0);
-        opt->step();
-        for (auto& p : clf->parameters()) p.mutable_grad() = at::Tensor();
-        tokens += t.key_padding.sum().item<int64_t>();
-        loss_acc += loss.item<double>();
-        if (!o.quiet && (step + 1) % 50 == 0) {
-          const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          log_line(str("  step ", step + 1, "/", total, "  loss ", loss_acc / 50, "  ", static_cast<int64_t>(tokens / secs),
-                       " tok/s"));
-          loss_acc = 0;
-        }
-      }
+    Choice opt_choice{o.optimizer, {}};
+    if (o.optimizer == "adamw") {  // BERT's fine-tuning AdamW
+      opt_choice.options.insert("beta1", 0.9);
+      opt_choice.options.insert("beta2", 0.999);
+      opt_choice.options.insert("eps", 1e-6);
     }
+    BuiltOptimizer built = build_optimizer(opt_choice, *clf, o.lr, o.weight_decay, "--optimizer");
+    LrSchedule sched(Choice{"linear", {}}, o.lr, 0.0, static_cast<int64_t>(o.warmup * static_cast<double>(total)), total);
+    if (!o.quiet)
+      log_line(str("glue ", task.name, ": ", n_train, " training examples, ", o.epochs, " epochs of ", per_epoch,
+                   " steps, lr ", o.lr, ", batch ", o.batch_size, clf->unpad() ? ", unpadded" : ", padded"));
+    LoopOptions lo;
+    lo.steps = total;
+    lo.step.dtype = dtype, lo.step.device = dev, lo.step.grad_clip = o.grad_clip;
+    lo.seed = static_cast<uint64_t>(o.seed);
+    lo.log_every = 50, lo.eval_every = 0, lo.eval_batches = 0;
+    lo.quiet = o.quiet;
+    lo.label = "  glue " + task.name + " step";
+    LoopState ls;
+    Distributed single;
+    run_loop(*clf, ctask, *built.optimizer, built.lr_scales, sched, lo, ls, single, nullptr, {});
   }
 
   // Dev evaluation.
@@ -230,7 +149,7 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
     LMF_REQUIRE(fs::exists(path), InputError, "GLUE task ", task.name, ": dev file ", path, " is missing");
     std::vector<data::GlueExample> dev_ex = data::read_glue_file(task, path, data::GlueSplit::kLabeled);
     if (o.max_eval > 0 && static_cast<int64_t>(dev_ex.size()) > o.max_eval) dev_ex.resize(static_cast<size_t>(o.max_eval));
-    std::vector<EncodedExample> xs = encode_all(tok, dev_ex, task.pair, o.max_len);
+    std::vector<EncodedExample> xs = encode_glue_examples(tok, dev_ex, task.pair, o.max_len);
     const std::string name = task.name == "MNLI" ? (k == 0 ? "MNLI-m" : "MNLI-mm") : task.name;
     if (task.regression) {
       std::vector<double> gold;
@@ -261,7 +180,7 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
         continue;
       }
       std::vector<EncodedExample> xs =
-          encode_all(tok, data::read_glue_file(task, path, data::GlueSplit::kTest), task.pair, o.max_len);
+          encode_glue_examples(tok, data::read_glue_file(task, path, data::GlueSplit::kTest), task.pair, o.max_len);
       std::vector<int64_t> cls;
       std::vector<double> sc;
       if (task.regression) sc = predict_scores(*clf, xs, 64);
@@ -273,7 +192,7 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
     const fs::path ax_path = fs::path(data_dir) / ax.dir / ax.test_files[0];
     if (task.name == "MNLI" && fs::exists(ax_path)) {
       std::vector<EncodedExample> xs =
-          encode_all(tok, data::read_glue_file(ax, ax_path.string(), data::GlueSplit::kTest), true, o.max_len);
+          encode_glue_examples(tok, data::read_glue_file(ax, ax_path.string(), data::GlueSplit::kTest), true, o.max_len);
       write_glue_submission(ax, (fs::path(predict_dir) / ax.submission[0]).string(), xs,
                             predict_classes(*clf, xs, 64), {});
     }

@@ -12,22 +12,13 @@
 #include <vector>
 
 #include "lmforge/data/glue.h"
+#include "lmforge/data/glue_encode.h"
 #include "lmforge/data/tokenizer.h"
 #include "lmforge/eval/glue_finetune_options.h"
 #include "lmforge/eval/glue_metrics.h"
 #include "lmforge/models/sequence_classifier.h"
 
 namespace lmforge {
-
-struct EncodedExample {
-  std::vector<int64_t> ids, segments;
-  int64_t label = -1;
-  double score = 0;
-  std::string index;
-};
-
-// [CLS] a [SEP] (b [SEP]) for a wordpiece tokenizer; for other kinds eos takes the place of both.
-EncodedExample encode_glue_example(const data::Tokenizer& tok, const data::GlueExample& e, bool pair, int64_t max_len);
 
 struct GlueModel {
   std::shared_ptr<SequenceClassifier> model;

@@ -13,6 +13,8 @@ struct GlueFinetuneOptions {
   double warmup = 0.1;  // share of the steps
   double weight_decay = 0.01;
   double dropout = 0.1;
+  double grad_clip = 1.0;            // global-norm clip; 0 = off
+  std::string optimizer = "adamw";   // a registered optimizer (train/optimizers); adamw gets BERT's (0.9, 0.999), eps 1e-6
   int64_t max_len = 128;
   int64_t max_train = 0;  // 0 = every training example; else a seeded random subset
   int64_t max_eval = 0;   // 0 = the whole dev file

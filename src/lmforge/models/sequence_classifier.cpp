@@ -17,6 +17,12 @@ SequenceClassifier::SequenceClassifier(std::shared_ptr<LanguageModel> backbone, 
 
 at::Tensor SequenceClassifier::forward(const at::Tensor& ids, const at::Tensor& segments, const at::Tensor& key_padding) {
   ForwardContext ctx;
+  ctx.training = is_training();
+  return forward(ids, segments, key_padding, ctx);
+}
+
+at::Tensor SequenceClassifier::forward(const at::Tensor& ids, const at::Tensor& segments, const at::Tensor& key_padding,
+                                       ForwardContext& ctx) {
   ctx.segments = segments;
   ctx.key_padding = key_padding;
   at::Tensor cls;

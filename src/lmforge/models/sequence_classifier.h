@@ -23,6 +23,10 @@ class SequenceClassifier : public torch::nn::Module {
   // ids, segments (B, L) int64; key_padding (B, L) bool (true = real token) or undefined.
   // Returns (B, num_outputs) logits (or scores).
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& segments, const at::Tensor& key_padding);
+  // The same, with the caller's context: the auxiliary losses the backbone's layers add (MoE
+  // balance, routing) stay in ctx.aux_losses for the training loop to add to the objective.
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& segments, const at::Tensor& key_padding,
+                     ForwardContext& ctx);
   LanguageModel& backbone() { return *backbone_; }
   int64_t num_outputs() const { return n_out_; }
 

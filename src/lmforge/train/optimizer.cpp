@@ -1,7 +1,5 @@
+// Parameter groups and the optimiser registry's entry point; see optimizer.h.
 #include "lmforge/train/optimizer.h"
-
-#include <torch/optim/adamw.h>
-#include <torch/optim/sgd.h>
 
 #include <unordered_map>
 
@@ -11,9 +9,14 @@ namespace lmforge {
 
 bool decays(const std::string& name, const at::Tensor& p) { return p.dim() >= 2; }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& c, const NamedParams& params,
-                                                        const std::vector<ParamGroupHint>& hints,
-                                                        std::vector<double>* lr_scales) {
+NamedParams named_parameters_of(const torch::nn::Module& model) {
+  NamedParams named;
+  for (const auto& p : model.named_parameters()) named.emplace_back(p.key(), p.value());
+  return named;
+}
+
+std::vector<ParamGroup> make_param_groups(const NamedParams& params, const std::vector<ParamGroupHint>& hints,
+                                          double weight_decay) {
   // which hint (if any) claims each parameter tensor
   std::unordered_map<const void*, size_t> claimed;
   for (size_t h = 0; h < hints.size(); ++h) {
@@ -21,42 +24,39 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& c, co
                 "': lr scale and weight decay must be >= 0");
     for (const auto& p : hints[h].params) claimed.emplace(p.unsafeGetTensorImpl(), h);
   }
-  std::vector<at::Tensor> decay, no_decay;
-  std::vector<std::vector<at::Tensor>> hinted(hints.size());
+  std::vector<ParamGroup> groups(2 + hints.size());
+  groups[0].tag = "decay", groups[0].weight_decay = weight_decay;
+  groups[1].tag = "no_decay";
+  for (size_t h = 0; h < hints.size(); ++h) {
+    groups[2 + h].tag = hints[h].tag;
+    groups[2 + h].lr_scale = hints[h].lr_scale;
+    groups[2 + h].weight_decay = hints[h].weight_decay;
+  }
   for (const auto& [n, p] : params) {
     if (!p.requires_grad()) continue;
     auto it = claimed.find(p.unsafeGetTensorImpl());
-    if (it != claimed.end())
-      hinted[it->second].push_back(p);
-    else
-      (decays(n, p) ? decay : no_decay).push_back(p);
+    groups[it != claimed.end() ? 2 + it->second : (decays(n, p) ? 0 : 1)].params.push_back(p);
   }
-  std::vector<double> scales = {1.0, 1.0};
-  std::vector<double> wds = {c.weight_decay, 0.0};
-  std::vector<std::vector<at::Tensor>> members = {decay, no_decay};
-  for (size_t h = 0; h < hints.size(); ++h) {
-    scales.push_back(hints[h].lr_scale);
-    wds.push_back(hints[h].weight_decay);
-    members.push_back(hinted[h]);
-  }
-  if (lr_scales) *lr_scales = scales;
-  if (c.name == "adamw") {
-    auto base = torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps);
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    for (size_t g = 0; g < members.size(); ++g)
-      groups.emplace_back(members[g], std::make_unique<torch::optim::AdamWOptions>(
-                                          torch::optim::AdamWOptions(base).lr(c.lr * scales[g]).weight_decay(wds[g])));
-    return std::make_unique<torch::optim::AdamW>(groups, base);
-  }
-  if (c.name == "sgd") {
-    auto base = torch::optim::SGDOptions(c.lr).momentum(c.momentum);
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    for (size_t g = 0; g < members.size(); ++g)
-      groups.emplace_back(members[g], std::make_unique<torch::optim::SGDOptions>(
-                                          torch::optim::SGDOptions(base).lr(c.lr * scales[g]).weight_decay(wds[g])));
-    return std::make_unique<torch::optim::SGD>(groups, base);
-  }
-  throw ConfigError(str("config key 'train.optimizer': unknown optimizer '", c.name, "' (adamw, sgd)"));
+  return groups;
+}
+
+BuiltOptimizer build_optimizer(const Choice& choice, std::vector<ParamGroup> groups, double lr,
+                               const std::string& where) {
+  LMF_REQUIRE(lr >= 0, ConfigError, "config key '", where, "': learning rate must be >= 0, got ", lr);
+  const auto& entry = OptimizerRegistry::at(choice.name, where + ".name");
+  BuiltOptimizer b;
+  for (const auto& g : groups) b.lr_scales.push_back(g.lr_scale);
+  OptimizerContext ctx;
+  ctx.groups = std::move(groups);
+  ctx.lr = lr;
+  b.optimizer = entry.build(choice.options, where, ctx);
+  return b;
+}
+
+BuiltOptimizer build_optimizer(const Choice& choice, const torch::nn::Module& model, double lr, double weight_decay,
+                               const std::string& where) {
+  return build_optimizer(choice, make_param_groups(named_parameters_of(model), collect_param_group_hints(model), weight_decay),
+                         lr, where);
 }
 
 void set_learning_rate(torch::optim::Optimizer& opt, double lr, const std::vector<double>& lr_scales) {

@@ -7,8 +7,6 @@
 #include <toml++/toml.h>
 
 #include "lmforge/core/config.h"
-#include "lmforge/data/mlm.h"
-#include "lmforge/data/mqar.h"
 #include "lmforge/data/tokenizer.h"
 #include "lmforge/models/model_config.h"
 
@@ -27,24 +25,23 @@ struct RunSection {
 };
 
 struct DataConfig {
-  std::string task = "lm";  // lm | mqar
+  std::string task = "lm";  // a registered task (train/task.h): lm | mqar | mlm
   std::string dir;          // base folder for relative paths; "" = working directory, then ../shared/data
   std::string train, valid, test;
   std::string cache_dir;    // token files; "" = <dir of the text file>/.lmforge-cache or ~/.cache/lmforge
   data::TokenizerOptions tokenizer;
-  data::MqarOptions mqar;
-  data::MlmOptions mlm;
+  // The chosen task's options: the table [data.<task>], resolved by the task registry (every
+  // default filled in). Not visited: parse_run_config reads and writes it beside the fields.
+  toml::table task_options;
   template <class V>
   void visit(V& v) {
-    v("task", task, "lm (next-token language modelling on text files) | mqar (synthetic recall) | mlm (masked LM, encoders)");
+    v("task", task, "lm (next-token language modelling on text files) | mqar (synthetic recall) | mlm (masked LM, encoders); options in [data.<task>]");
     v("dir", dir, "folder that relative data paths are taken from");
     v("train", train, "training text file (lm)");
     v("valid", valid, "validation text file (lm)");
     v("test", test, "test text file (lm), scored at the end when given");
     v("cache_dir", cache_dir, "where tokenized files are cached");
     v("tokenizer", tokenizer);
-    v("mqar", mqar);
-    v("mlm", mlm);
   }
 };
 
@@ -53,14 +50,14 @@ struct TrainConfig {
   int64_t batch_size = 16;
   int64_t seq_len = 256;
   int64_t grad_accum = 1;
-  std::string optimizer = "adamw";
+  Choice optimizer{"adamw", {}};
   double lr = 1e-3;
   double min_lr_ratio = 0.1;
   int64_t warmup_steps = 100;
-  std::string schedule = "cosine";
+  Choice schedule{"cosine", {}};
   double weight_decay = 0.1;
-  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
   double grad_clip = 1.0;
+  std::string on_nonfinite = "stop";
   std::string precision = "bf16";
   int64_t log_every = 10;
   int64_t eval_every = 200;
@@ -73,16 +70,14 @@ struct TrainConfig {
     v("batch_size", batch_size, "sequences per micro-batch (per rank)");
     v("seq_len", seq_len, "tokens per training sequence");
     v("grad_accum", grad_accum, "micro-batches per optimizer step");
-    v("optimizer", optimizer, "adamw | sgd");
+    v("optimizer", optimizer, "a registered optimizer (adamw | sgd) with its options: [train.optimizer] name = ...");
     v("lr", lr, "peak learning rate");
     v("min_lr_ratio", min_lr_ratio, "final learning rate as a fraction of the peak");
     v("warmup_steps", warmup_steps, "linear warmup steps");
-    v("schedule", schedule, "cosine | linear | constant");
+    v("schedule", schedule, "a registered decay shape (cosine | linear | constant | wsd): [train.schedule] name = ...");
     v("weight_decay", weight_decay, "decoupled weight decay (matrices only)");
-    v("beta1", beta1, "Adam beta1");
-    v("beta2", beta2, "Adam beta2");
-    v("eps", eps, "Adam epsilon");
     v("grad_clip", grad_clip, "clip the global gradient norm to this; 0 = off");
+    v("on_nonfinite", on_nonfinite, "a NaN/Inf loss or gradient: stop (the last checkpoint is kept) | skip (drop that update)");
     v("precision", precision, "fp32 | bf16 (autocast; fp32 master weights)");
     v("log_every", log_every, "console and log line every N steps");
     v("eval_every", eval_every, "validation every N steps; 0 = only at the end");

@@ -1,21 +1,50 @@
-// Learning-rate schedules: linear warmup to the peak, then
-//   cosine:   lr = min + (peak - min) * (1 + cos(pi * t)) / 2,   t = progress after warmup in [0, 1]
-//   linear:   lr = peak - (peak - min) * t
-//   constant: lr = peak
-// with min = peak * min_lr_ratio.
+// Learning-rate schedules: linear warmup to the peak, then a registered decay shape s(t) taking
+// progress t in [0, 1] after warmup to a multiplier of the peak-to-floor range:
+//   lr(step) = peak * (step + 1) / warmup                       while step < warmup
+//   lr(step) = min + (peak - min) * s(t),  t = (step - warmup) / (total - warmup),  min = peak * min_lr_ratio
+// The shapes, one file each under train/schedules/:
+//   cosine:   s = (1 + cos(pi t)) / 2           (Loshchilov & Hutter 2017, without restarts)
+//   linear:   s = 1 - t
+//   constant: lr = peak after warmup (the floor is not used)
+//   wsd:      warmup-stable-decay (Hu et al. 2024, MiniCPM): s = 1, then linear to 0 over the last
+//             decay_fraction of the steps
+// Chosen in [train.schedule] (name = "cosine", plus the shape's own options); the warmup length and
+// the floor are [train] keys shared by every shape.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "lmforge/core/config.h"
+#include "lmforge/core/registry.h"
 
 namespace lmforge {
 
-struct Schedule {
-  std::string kind = "cosine";
-  double peak = 1e-3;
-  double min_ratio = 0.1;
-  int64_t warmup = 0;
-  int64_t total = 1;
+class DecayShape {
+ public:
+  static constexpr const char* kKind = "schedule";
+  virtual ~DecayShape() = default;
+  // Multiplier of (peak - min) at progress t in [0, 1]; 1 at t = 0.
+  virtual double at(double t) const = 0;
+  // False for shapes that stay at the peak and ignore the floor (constant).
+  virtual bool uses_floor() const { return true; }
+};
+
+struct ScheduleContext {};
+using ScheduleRegistry = Registry<DecayShape, ScheduleContext>;
+
+class LrSchedule {
+ public:
+  // `where` names the config key that chose the shape (for messages).
+  LrSchedule(const Choice& shape, double peak, double min_ratio, int64_t warmup, int64_t total,
+             const std::string& where = "train.schedule");
   double at(int64_t step) const;  // step counts from 0
+  double peak() const { return peak_; }
+
+ private:
+  std::shared_ptr<DecayShape> shape_;
+  double peak_, min_ratio_;
+  int64_t warmup_, total_;
 };
 
 }  // namespace lmforge

@@ -1,6 +1,12 @@
-// What a run trains on: a source of batches, its vocabulary size and its own metrics.
-//   lm:   next-token prediction on a text file (tokenized once into a cached token file)
-//   mqar: multi-query associative recall, generated on the fly (no data needed)
+// A task (objective) turns its data into batches and the model's output into a loss and metrics.
+// Every kind of training runs on the one loop of train/loop.h with a task:
+//   lm     next-token prediction on a text file (tasks/lm.cpp)           registered, data.task = "lm"
+//   mqar   multi-query associative recall, generated on the fly          registered, data.task = "mqar"
+//   mlm    masked language modelling for encoders                        registered, data.task = "mlm"
+//   classification / regression of sentence pairs (GLUE fine-tuning; tasks/classification.h)
+//   distillation from a teacher (attention maps or logits; tasks/distill.h, lmforge convert)
+// Tasks that a config alone describes are registered (TaskRegistry) and take their options from
+// the table named after them ([data.mqar], [data.mlm]); the others are built by their subcommand.
 // Batches are pure functions of (seed, step, micro-batch, rank): resuming at step s sees exactly
 // the batches an uninterrupted run would, and rank r of W takes its own rows of the global batch.
 #pragma once
@@ -10,7 +16,10 @@
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
 
+#include "lmforge/core/registry.h"
+#include "lmforge/nn/context.h"
 #include "lmforge/train/run_config.h"
 
 namespace lmforge {
@@ -21,30 +30,61 @@ class Tokenizer;
 }
 
 struct Batch {
-  at::Tensor inputs;   // (B, L) int64
-  at::Tensor targets;  // (B, L) int64, -100 where not scored
+  at::Tensor inputs;       // (B, L) int64 token ids
+  at::Tensor targets;      // LM/MLM: (B, L) int64, -100 where not scored; classification (B) int64; regression (B) float
+  at::Tensor segments;     // (B, L) int64 token types, or undefined
+  at::Tensor key_padding;  // (B, L) bool, true = real token, or undefined (no padding)
+  // Tokens the model reads (for tokens/s): the real ones when padded.
+  int64_t tokens() const;
+  Batch to(const at::Device& dev) const;
+};
+
+// A loss as a sum and what it sums over (tokens, examples): micro-batches and evaluation batches
+// aggregate as sum / count.
+struct LossSum {
+  at::Tensor sum;  // scalar, differentiable
+  int64_t count = 0;
 };
 
 class Task {
  public:
+  static constexpr const char* kKind = "task";
   virtual ~Task() = default;
-  virtual int64_t vocab_size() const = 0;
   virtual Batch train_batch(int64_t step, int64_t micro, int rank, int world) = 0;
   // The fixed validation batches used by the periodic evaluation (at most max_batches).
   virtual std::vector<Batch> valid_batches(int64_t max_batches) = 0;
-  // Extra metrics beside the loss (MQAR accuracy), computed on the validation batches.
-  virtual nlohmann::json extra_metrics(LanguageModel& model, const std::vector<Batch>& batches) { return {}; }
+  // The objective on one batch (the caller sets autocast and ctx.training). Auxiliary losses the
+  // model leaves in ctx (MoE balance, routing) are added by the loop, never by the task.
+  virtual LossSum loss(torch::nn::Module& model, const Batch& b, ForwardContext& ctx) = 0;
+  // Metrics beside the loss (MQAR accuracy), on the validation batches, in eval mode, no gradients.
+  virtual nlohmann::json extra_metrics(torch::nn::Module& model, const std::vector<Batch>& batches) { return {}; }
+  // True when exp(valid_loss) is a perplexity worth reporting (token-level likelihoods).
+  virtual bool reports_perplexity() const { return true; }
+  // The vocabulary the task's data needs (0: none, e.g. classification heads).
+  virtual int64_t vocab_size() const { return 0; }
   virtual const data::Tokenizer* tokenizer() const { return nullptr; }
 };
 
-// Builds the task of a config. For lm, trains the tokenizer into run_dir/tokenizer unless it is
-// there already (resume, evaluation), and tokenizes the text files into cached token files.
-std::unique_ptr<Task> make_task(const RunConfig& cfg, const std::string& run_dir);
+// What a registered task is built from: the whole run config and its run directory.
+struct TaskContext {
+  const RunConfig* cfg = nullptr;
+  std::string run_dir;
+};
+using TaskRegistry = Registry<Task, TaskContext>;
 
-// Mean loss over fixed batches (valid_loss, valid_ppl, valid_tokens) plus the task's extra metrics,
-// in eval mode (the model is left in eval mode), without gradients, under `dtype` autocast.
-nlohmann::json evaluate_batches(LanguageModel& model, Task& task, const std::vector<Batch>& batches,
+// Builds the task of a config (data.task, its options data.<task>). For text tasks, trains the
+// tokenizer into run_dir/tokenizer unless it is there already (resume, evaluation), and tokenizes
+// the text files into cached token files.
+std::shared_ptr<Task> make_task(const RunConfig& cfg, const std::string& run_dir);
+
+// Mean loss over fixed batches (valid_loss, valid_ppl when the task reports it, valid_tokens) plus
+// the task's extra metrics, in eval mode (the model is left in eval mode), without gradients,
+// under `dtype` autocast. Auxiliary losses are not part of valid_loss.
+nlohmann::json evaluate_batches(torch::nn::Module& model, Task& task, const std::vector<Batch>& batches,
                                 at::ScalarType dtype, const at::Device& dev);
+
+// The LanguageModel a token-level task runs, or a UserError naming the task.
+LanguageModel& as_language_model(torch::nn::Module& model, const char* task);
 
 // Where token files are cached: data.cache_dir, else $XDG_CACHE_HOME/lmforge/tokens
 // (~/.cache/lmforge/tokens).

@@ -14,26 +14,14 @@
 #include "lmforge/core/threads.h"
 #include "lmforge/models/language_model.h"
 #include "lmforge/train/checkpoint.h"
-#include "lmforge/train/loss.h"
+#include "lmforge/train/loop.h"
 #include "lmforge/train/optimizer.h"
 #include "lmforge/train/schedule.h"
-#include "lmforge/train/step.h"
 #include "lmforge/train/task.h"
 
 namespace lmforge {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-namespace {
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), f, v);
-  return buf;
-}
-
-}  // namespace
 
 nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Distributed* dist_in) {
   Distributed local;
@@ -62,7 +50,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   fs::create_directories(opts.run_dir);
 
   // --- data, model, optimizer -----------------------------------------------------------------
-  std::unique_ptr<Task> task = make_task(cfg, opts.run_dir);
+  std::shared_ptr<Task> task = make_task(cfg, opts.run_dir);
   if (cfg.model.vocab_size == 0) cfg.model.vocab_size = task->vocab_size();
   LMF_REQUIRE(cfg.model.vocab_size >= task->vocab_size(), ConfigError, "model.vocab_size ", cfg.model.vocab_size,
               " is smaller than the data's vocabulary (", task->vocab_size(), ")");
@@ -73,113 +61,44 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   auto model = std::make_shared<LanguageModel>(cfg.model);
   if (!opts.init_weights.empty()) load_weights(opts.init_weights, *model);
   model->to(dev);
-  NamedParams named;
-  for (const auto& p : model->named_parameters()) named.emplace_back(p.key(), p.value());
-  OptimConfig oc;
-  oc.name = cfg.train.optimizer;
-  oc.lr = cfg.train.lr;
-  oc.beta1 = cfg.train.beta1, oc.beta2 = cfg.train.beta2, oc.eps = cfg.train.eps;
-  oc.weight_decay = cfg.train.weight_decay;
-  std::vector<double> lr_scales;  // per optimizer group: modules may ask for their own (nn/param_groups.h)
-  auto optimizer = make_optimizer(oc, named, collect_param_group_hints(*model), &lr_scales);
+  const TrainConfig& tc = cfg.train;
+  BuiltOptimizer built = build_optimizer(tc.optimizer, *model, tc.lr, tc.weight_decay);
   if (opts.resume) {
     load_weights((fs::path(ckpt) / "model.pt").string(), *model);
-    load_optimizer((fs::path(ckpt) / "optimizer.pt").string(), *optimizer);
+    load_optimizer((fs::path(ckpt) / "optimizer.pt").string(), *built.optimizer);
   }
+  LrSchedule sched(tc.schedule, tc.lr, tc.min_lr_ratio, tc.warmup_steps, tc.steps);
 
-  Schedule sched{cfg.train.schedule, cfg.train.lr, cfg.train.min_lr_ratio, cfg.train.warmup_steps, cfg.train.steps};
-  const TrainConfig& tc = cfg.train;
-  const int64_t tokens_per_step = tc.batch_size * tc.seq_len * tc.grad_accum * dist.world();
-  const double flops_per_token = model->train_flops_per_token(tc.seq_len);
-  const double peak = peak_gflops(dtype) * 1e9;
-  std::vector<Batch> valid = task->valid_batches(tc.eval_batches);
+  LoopOptions lo;
+  lo.steps = tc.steps, lo.grad_accum = tc.grad_accum;
+  lo.step.dtype = dtype, lo.step.device = dev, lo.step.grad_clip = tc.grad_clip, lo.step.on_nonfinite = tc.on_nonfinite;
+  lo.seed = static_cast<uint64_t>(cfg.run.seed);
+  lo.log_every = tc.log_every, lo.eval_every = tc.eval_every, lo.eval_batches = tc.eval_batches;
+  lo.save_every = tc.save_every, lo.max_minutes = tc.max_minutes, lo.stop_after = opts.stop_after;
+  lo.flops_per_token = model->train_flops_per_token(tc.seq_len);
+  lo.quiet = opts.quiet;
 
   JsonlLog log(rank0 ? (fs::path(opts.run_dir) / "log.jsonl").string() : "/dev/null");
   if (rank0 && !opts.quiet)
-    log_line(str("lmforge train: ", model->num_parameters(), " parameters, ", tc.steps, " steps of ", tokens_per_step,
-                 " tokens, ", tc.precision, ", ", at::get_num_threads(), " threads -> ", opts.run_dir));
+    log_line(str("lmforge train: ", model->num_parameters(), " parameters, ", tc.steps, " steps of ",
+                 tc.batch_size * tc.seq_len * tc.grad_accum * dist.world(), " tokens, ", tc.precision, ", ",
+                 tc.optimizer.name, ", ", at::get_num_threads(), " threads -> ", opts.run_dir));
 
-  int64_t step = state["step"].get<int64_t>();
-  int64_t tokens = state["tokens"].get<int64_t>();
-  const int64_t start_step = step;
-  nlohmann::json last_eval = state.value("last_eval", nlohmann::json::object());
-  auto save = [&](const char* why) {
-    if (!rank0) return;
-    state["step"] = step;
-    state["tokens"] = tokens;
-    state["last_eval"] = last_eval;
-    save_checkpoint(opts.run_dir, *model, optimizer.get(), state, resolved);
-    if (!opts.quiet) log_line(str("saved checkpoint at step ", step, " (", why, ")"));
+  LoopState ls = LoopState::from_json(state);
+  auto save = [&](const char* why, const LoopState& s) {
+    save_checkpoint(opts.run_dir, *model, built.optimizer.get(), s.to_json(), resolved);
+    if (!opts.quiet) log_line(str("saved checkpoint at step ", s.step, " (", why, ")"));
   };
-
-  install_stop_handlers();
-  model->train();
-  const auto t_start = Clock::now();
-  auto t_log = Clock::now();
-  int64_t steps_since_log = 0;
-  double loss_since_log = 0;
-  bool stopped = false;
-  while (step < tc.steps) {
-    const double lr = sched.at(step);
-    set_learning_rate(*optimizer, lr, lr_scales);
-    // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks.
-    at::manual_seed(static_cast<uint64_t>(cfg.run.seed) * 1000003ULL + static_cast<uint64_t>(step));
-    std::vector<Batch> micro;
-    for (int64_t m = 0; m < tc.grad_accum; ++m) micro.push_back(task->train_batch(step, m, dist.rank(), dist.world()));
-    const StepResult sr = train_step(*model, *optimizer, micro, dtype, dev, tc.grad_clip, dist);
-    const double step_loss = sr.loss, grad_norm = sr.grad_norm;
-    if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
-      throw UserError(str("training diverged at step ", step, ": loss ", step_loss, ", grad norm ", grad_norm,
-                          " (lower train.lr or raise train.warmup_steps)"));
-    ++step;
-    tokens += tokens_per_step;
-    ++steps_since_log;
-    loss_since_log += step_loss;
-
-    if (step % tc.log_every == 0 || step == tc.steps) {
-      const double secs = std::chrono::duration<double>(Clock::now() - t_log).count();
-      const double ms = 1000.0 * secs / steps_since_log;
-      const double tps = tokens_per_step * steps_since_log / std::max(secs, 1e-9);
-      const double mfu = peak > 0 ? tps * flops_per_token / peak : 0.0;
-      nlohmann::json rec = {{"type", "train"}, {"step", step}, {"loss", step_loss},
-                            {"loss_avg", loss_since_log / steps_since_log}, {"grad_norm", grad_norm},
-                            {"lr", lr}, {"ms_per_step", ms}, {"tokens_per_s", tps}, {"mfu", mfu}, {"tokens", tokens}};
-      log.write(rec);
-      if (!opts.quiet)
-        log_line(str("step ", step, "/", tc.steps, "  loss ", fmt("%.4f", loss_since_log / steps_since_log),
-                     "  gnorm ", fmt("%.3f", grad_norm), "  lr ", fmt("%.2e", lr), "  ", fmt("%.1f", ms), " ms/step  ",
-                     fmt("%.0f", tps), " tok/s  MFU ", fmt("%.1f", 100.0 * mfu), "%"));
-      t_log = Clock::now();
-      steps_since_log = 0;
-      loss_since_log = 0;
-    }
-    const bool eval_now = (tc.eval_every > 0 && step % tc.eval_every == 0) || step == tc.steps;
-    if (eval_now && !valid.empty()) {
-      auto t0 = Clock::now();
-      last_eval = evaluate_batches(*model, *task, valid, dtype, dev);
-      model->train();
-      last_eval["step"] = step;
-      nlohmann::json rec = last_eval;
-      rec["type"] = "eval";
-      log.write(rec);
-      if (!opts.quiet) log_line(str("eval step ", step, ": ", last_eval.dump()));
-      t_log += Clock::now() - t0;  // evaluation time is not training time
-    }
-    if (tc.save_every > 0 && step % tc.save_every == 0 && step < tc.steps) save("periodic");
-    const double minutes = std::chrono::duration<double>(Clock::now() - t_start).count() / 60.0;
-    const bool stop_here = opts.stop_after > 0 && step - start_step >= opts.stop_after;
-    if (stop_here || stop_requested() || (tc.max_minutes > 0 && minutes >= tc.max_minutes)) {
-      stopped = true;
-      break;
-    }
-  }
-  save(stopped ? "stopped" : "final");
+  const LoopResult lr = run_loop(*model, *task, *built.optimizer, built.lr_scales, sched, lo, ls, dist, &log, save);
+  const nlohmann::json& last_eval = ls.last_eval;
+  const int64_t step = ls.step, tokens = ls.tokens;
   nlohmann::json metrics = last_eval;
   metrics["step"] = step;
   metrics["tokens"] = tokens;
   metrics["parameters"] = model->num_parameters();
-  metrics["finished"] = step >= tc.steps;
-  metrics["train_seconds"] = std::chrono::duration<double>(Clock::now() - t_start).count();
+  metrics["finished"] = lr.finished;
+  metrics["skipped_steps"] = ls.skipped;
+  metrics["train_seconds"] = lr.seconds;
   if (rank0) write_file_atomic((fs::path(opts.run_dir) / "metrics.json").string(), metrics.dump(2) + "\n");
   return metrics;
 }

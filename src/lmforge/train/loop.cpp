@@ -1,0 +1,145 @@
+#include "lmforge/train/loop.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <ATen/Parallel.h>
+
+#include "lmforge/core/peak.h"
+#include "lmforge/core/signals.h"
+#include "lmforge/train/optimizer.h"
+
+namespace lmforge {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), f, v);
+  return buf;
+}
+
+}  // namespace
+
+nlohmann::json LoopState::to_json() const {
+  return {{"step", step}, {"tokens", tokens}, {"skipped_steps", skipped}, {"last_eval", last_eval}};
+}
+
+LoopState LoopState::from_json(const nlohmann::json& j) {
+  LoopState s;
+  s.step = j.value("step", int64_t{0});
+  s.tokens = j.value("tokens", int64_t{0});
+  s.skipped = j.value("skipped_steps", int64_t{0});
+  s.last_eval = j.value("last_eval", nlohmann::json::object());
+  return s;
+}
+
+LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimizer& opt,
+                    const std::vector<double>& lr_scales, const LrSchedule& schedule, const LoopOptions& o,
+                    LoopState& state, Distributed& dist, JsonlLog* log,
+                    const std::function<void(const char*, const LoopState&)>& save) {
+  const bool rank0 = dist.rank() == 0;
+  const double peak = peak_gflops(o.step.dtype) * 1e9;
+  std::vector<Batch> valid = task.valid_batches(o.eval_batches);
+  auto do_save = [&](const char* why) {
+    if (rank0 && save) save(why, state);
+  };
+
+  LoopResult res;
+  install_stop_handlers();
+  model.train();
+  const int64_t start_step = state.step;
+  const auto t_start = Clock::now();
+  auto t_log = Clock::now();
+  int64_t steps_since_log = 0, tokens_since_log = 0, consecutive_skips = 0;
+  double loss_since_log = 0;
+  bool stopped = false;
+  StepOptions so = o.step;
+  while (state.step < o.steps) {
+    const double lr = schedule.at(state.step);
+    set_learning_rate(opt, lr, lr_scales);
+    // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks.
+    at::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(state.step));
+    std::vector<Batch> micro;
+    int64_t step_tokens = 0;
+    for (int64_t m = 0; m < o.grad_accum; ++m) {
+      micro.push_back(task.train_batch(state.step, m, dist.rank(), dist.world()));
+      step_tokens += micro.back().tokens();
+    }
+    step_tokens *= dist.world();
+    so.step = state.step;
+    const StepResult sr = train_step(model, task, opt, micro, so, dist);
+    if (state.step == start_step) res.first_loss = sr.loss;
+    res.last_loss = sr.loss;
+    ++state.step;
+    state.tokens += step_tokens;
+    if (sr.skipped) {
+      ++state.skipped;
+      ++consecutive_skips;
+      log_line(str("warning: step ", state.step, ": non-finite loss ", sr.loss, " / gradient norm ", sr.grad_norm,
+                   "; update skipped (", state.skipped, " so far)"));
+      if (log) log->write({{"type", "skip"}, {"step", state.step}, {"loss", sr.loss}, {"grad_norm", sr.grad_norm}});
+      LMF_REQUIRE(consecutive_skips < o.max_consecutive_skips, NonFiniteError, "non-finite training: ",
+                  consecutive_skips, " consecutive steps skipped up to step ", state.step,
+                  " (lower train.lr or raise train.warmup_steps); the last checkpoint is kept");
+    } else {
+      consecutive_skips = 0;
+      ++steps_since_log;
+      loss_since_log += sr.loss;
+    }
+    tokens_since_log += step_tokens;
+
+    if ((state.step % o.log_every == 0 || state.step == o.steps) && steps_since_log > 0) {
+      const double secs = std::chrono::duration<double>(Clock::now() - t_log).count();
+      const double ms = 1000.0 * secs / steps_since_log;
+      const double tps = tokens_since_log / std::max(secs, 1e-9);
+      const double mfu = peak > 0 && o.flops_per_token > 0 ? tps * o.flops_per_token / peak : 0.0;
+      const double done = static_cast<double>(state.step - start_step);
+      const double eta = done > 0 ? std::chrono::duration<double>(Clock::now() - t_start).count() / done *
+                                        static_cast<double>(o.steps - state.step)
+                                  : 0.0;
+      if (log)
+        log->write({{"type", "train"}, {"step", state.step}, {"loss", sr.loss},
+                    {"loss_avg", loss_since_log / steps_since_log}, {"grad_norm", sr.grad_norm}, {"lr", lr},
+                    {"ms_per_step", ms}, {"tokens_per_s", tps}, {"mfu", mfu}, {"tokens", state.tokens},
+                    {"eta_s", eta}});
+      if (!o.quiet)
+        log_line(str(o.label, " ", state.step, "/", o.steps, "  loss ", fmt("%.4f", loss_since_log / steps_since_log),
+                     "  gnorm ", fmt("%.3f", sr.grad_norm), "  lr ", fmt("%.2e", lr), "  ", fmt("%.1f", ms),
+                     " ms/step  ", fmt("%.0f", tps), " tok/s",
+                     o.flops_per_token > 0 ? "  MFU " + fmt("%.1f", 100.0 * mfu) + "%" : std::string(), "  ETA ",
+                     fmt("%.0f", eta), " s"));
+      t_log = Clock::now();
+      steps_since_log = 0, tokens_since_log = 0;
+      loss_since_log = 0;
+    }
+    const bool eval_now = (o.eval_every > 0 && state.step % o.eval_every == 0) || state.step == o.steps;
+    if (eval_now && !valid.empty()) {
+      auto t0 = Clock::now();
+      state.last_eval = evaluate_batches(model, task, valid, o.step.dtype, o.step.device);
+      model.train();
+      state.last_eval["step"] = state.step;
+      nlohmann::json rec = state.last_eval;
+      rec["type"] = "eval";
+      if (log) log->write(rec);
+      if (!o.quiet) log_line(str("eval ", o.label, " ", state.step, ": ", state.last_eval.dump()));
+      t_log += Clock::now() - t0;  // evaluation time is not training time
+    }
+    if (o.save_every > 0 && state.step % o.save_every == 0 && state.step < o.steps) do_save("periodic");
+    const double minutes = std::chrono::duration<double>(Clock::now() - t_start).count() / 60.0;
+    const bool stop_here = o.stop_after > 0 && state.step - start_step >= o.stop_after;
+    if (stop_here || stop_requested() || (o.max_minutes > 0 && minutes >= o.max_minutes)) {
+      stopped = true;
+      break;
+    }
+  }
+  do_save(stopped ? "stopped" : "final");
+  res.finished = state.step >= o.steps;
+  res.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return res;
+}
+
+}  // namespace lmforge

@@ -1,0 +1,259 @@
+// The one training loop: the bugs of the three separate loops it replaced (GLUE fine-tuning without
+// step hooks, without auxiliary losses, without parameter groups, with a fixed clip), the
+// registered optimizers / schedules / tasks chosen from config, and non-finite handling.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+#include <torch/optim/sgd.h>
+
+#include "lmforge/core/config.h"
+#include "lmforge/core/error.h"
+#include "lmforge/eval/glue_finetune.h"
+#include "lmforge/models/language_model.h"
+#include "lmforge/models/sequence_classifier.h"
+#include "lmforge/nn/sparse_ift.h"
+#include "lmforge/train/checkpoint.h"
+#include "lmforge/train/loop.h"
+#include "lmforge/train/optimizer.h"
+#include "lmforge/train/run_config.h"
+#include "lmforge/train/tasks/classification.h"
+#include "lmforge/train/trainer.h"
+#include "../test_util.h"
+
+using namespace lmforge;
+using lmforge::test::run_lmforge;
+using lmforge::test::TempDir;
+using lmforge::test::write_text;
+
+namespace {
+
+ModelConfig encoder(const std::string& block) {
+  toml::table t = parse_toml_string(
+      "kind = \"encoder\"\nvocab_size = 30\nd_model = 16\nn_layers = 2\nmax_seq_len = 32\nposition = \"learned\"\n"
+      "[block]\nattention = { n_heads = 2 }\n" + block, "test");
+  return parse_model_config(&t, "model");
+}
+
+// Sentence "x y ... [SEP]"-like examples: class = whether token 5 appears.
+std::vector<EncodedExample> examples(int n, uint64_t seed) {
+  std::vector<EncodedExample> xs;
+  at::manual_seed(seed);
+  for (int i = 0; i < n; ++i) {
+    EncodedExample x;
+    const int64_t len = 4 + i % 5;
+    at::Tensor ids = at::randint(6, 30, {len}, at::kLong);
+    x.label = i % 2;
+    if (x.label) ids[len / 2] = 5;
+    x.ids.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + len);
+    x.ids.insert(x.ids.begin(), 2);
+    x.segments.assign(x.ids.size(), 0);
+    xs.push_back(x);
+  }
+  return xs;
+}
+
+LoopOptions quiet_loop(int64_t steps) {
+  LoopOptions lo;
+  lo.steps = steps;
+  lo.quiet = true;
+  lo.eval_batches = 0;
+  return lo;
+}
+
+}  // namespace
+
+// Sparse-IFT masks are re-applied by the step hooks; the GLUE loop never called them, so a sparse
+// encoder fine-tuned on GLUE became dense.
+TEST(Loop, ClassificationFineTuningKeepsSparseIftWeightsSparse) {
+  at::manual_seed(1);
+  auto backbone = std::make_shared<LanguageModel>(
+      encoder("ffn = \"sparse_mlp\"\nsparse_mlp = { transform = \"wide\", sparsity = 0.5 }\n"));
+  auto clf = std::make_shared<SequenceClassifier>(backbone, 2, 0.0);
+  ClassificationTask task(examples(24, 2), false, 8, 3, 0);
+  BuiltOptimizer opt = build_optimizer(Choice{"adamw", {}}, *clf, 1e-2, 0.01);
+  LrSchedule sched(Choice{"constant", {}}, 1e-2, 0.0, 0, 6);
+  LoopState st;
+  Distributed single;
+  run_loop(*clf, task, *opt.optimizer, opt.lr_scales, sched, quiet_loop(6), st, single, nullptr, {});
+  int layers = 0;
+  for (const auto& m : clf->modules(false))
+    if (auto* s = dynamic_cast<SparseIftLinear*>(m.get()); s && s->mask.defined()) {
+      ++layers;
+      EXPECT_EQ((s->weight * (1 - s->mask)).abs().max().item<double>(), 0.0) << "masked weights moved";
+      EXPECT_GT((s->weight * s->mask).abs().max().item<double>(), 0.0);
+    }
+  EXPECT_GT(layers, 0);
+}
+
+// The classifier's forward discarded its ForwardContext, so MoE balance losses never reached the
+// objective; the loop adds every auxiliary loss of every task.
+TEST(Loop, ClassificationStepAddsTheAuxiliaryLosses) {
+  at::manual_seed(2);
+  auto backbone = std::make_shared<LanguageModel>(
+      encoder("ffn = \"moe\"\nmoe = { n_experts = 4, top_k = 2, hidden = 8, balance_weight = 0.5 }\n"));
+  auto clf = std::make_shared<SequenceClassifier>(backbone, 2, 0.0);
+  ClassificationTask task(examples(8, 3), false, 8, 3, 0);
+  Batch b = task.train_batch(0, 0, 0, 1);
+  clf->train();
+  ForwardContext ctx;
+  ctx.training = true;
+  LossSum l = task.loss(*clf, b, ctx);
+  ASSERT_FALSE(ctx.aux_losses.empty()) << "the classifier must keep the backbone's auxiliary losses";
+  double expect = l.sum.item<double>() / static_cast<double>(l.count);
+  for (const auto& [k, v] : ctx.aux_losses) expect += v.item<double>();
+  // lr 0: the step measures the loss without moving anything.
+  auto sgd = build_optimizer(Choice{"sgd", {}}, *clf, 0.0, 0.0);
+  Distributed single;
+  StepOptions so;
+  StepResult r = train_step(*clf, task, *sgd.optimizer, {b}, so, single);
+  EXPECT_NEAR(r.loss, expect, 1e-6);
+  EXPECT_GT(r.loss, l.sum.item<double>() / static_cast<double>(l.count) + 1e-4);
+}
+
+// build_optimizer, which every loop uses now, honours the hints of any module in the model.
+TEST(Loop, ParameterGroupHintsReachTheOptimizerOfAClassifier) {
+  struct Hinted : torch::nn::Module, ParamGroupProvider {
+    std::shared_ptr<SequenceClassifier> clf;
+    explicit Hinted(std::shared_ptr<SequenceClassifier> c) : clf(register_module("clf", c)) {}
+    std::vector<ParamGroupHint> param_group_hints() const override {
+      ParamGroupHint h;
+      h.tag = "head";
+      for (const auto& p : clf->named_parameters())
+        if (p.key().rfind("head.", 0) == 0) h.params.push_back(p.value());
+      h.lr_scale = 0.1;
+      return {h};
+    }
+  };
+  auto clf = std::make_shared<SequenceClassifier>(std::make_shared<LanguageModel>(encoder("")), 2, 0.0);
+  Hinted m(clf);
+  BuiltOptimizer b = build_optimizer(Choice{"adamw", {}}, m, 1e-3, 0.01);
+  ASSERT_EQ(b.optimizer->param_groups().size(), 3u);
+  EXPECT_EQ(b.optimizer->param_groups()[2].params().size(), 2u);  // head.weight, head.bias
+  EXPECT_DOUBLE_EQ(b.optimizer->param_groups()[2].options().get_lr(), 1e-4);
+}
+
+// The clip is the caller's (GLUE's --grad-clip, train.grad_clip), not a fixed 1.0: with plain SGD
+// at lr 1 the update is exactly the clipped gradient.
+TEST(Loop, GradientClipIsHonoured) {
+  at::manual_seed(3);
+  auto clf = std::make_shared<SequenceClassifier>(std::make_shared<LanguageModel>(encoder("")), 2, 0.0);
+  ClassificationTask task(examples(8, 4), false, 8, 3, 0);
+  Batch b = task.train_batch(0, 0, 0, 1);
+  Choice sgd{"sgd", {}};
+  sgd.options.insert("momentum", 0.0);
+  for (double clip : {1e-3, 0.0}) {
+    std::vector<at::Tensor> before;
+    for (auto& p : clf->parameters()) before.push_back(p.detach().clone());
+    auto opt = build_optimizer(sgd, make_param_groups(named_parameters_of(*clf), {}, 0.0), 1.0);
+    Distributed single;
+    StepOptions so;
+    so.grad_clip = clip;
+    StepResult r = train_step(*clf, task, *opt.optimizer, {b}, so, single);
+    double moved = 0;
+    auto ps = clf->parameters();
+    for (size_t i = 0; i < ps.size(); ++i) moved += (ps[i].detach() - before[i]).pow(2).sum().item<double>();
+    // clip_grad_norm_ scales by clip / (norm + 1e-6) in fp32: a relative error of ~1e-6 / norm.
+    if (clip > 0) EXPECT_NEAR(std::sqrt(moved), clip, 1e-3 * clip);
+    else EXPECT_NEAR(std::sqrt(moved), r.grad_norm, 1e-4 * r.grad_norm);
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < ps.size(); ++i) ps[i].copy_(before[i]);
+  }
+}
+
+// Batches of the classification task are a pure function of (seed, step): resuming sees the same.
+TEST(Loop, ClassificationBatchesArePureFunctionsOfTheStep) {
+  ClassificationTask a(examples(20, 5), false, 6, 9, 0), b(examples(20, 5), false, 6, 9, 0);
+  for (int64_t s : {0, 3, 4, 7, 2}) {  // crosses epochs (4 steps each) in and out of order
+    EXPECT_TRUE(at::equal(a.train_batch(s, 0, 0, 1).inputs, b.train_batch(s, 0, 0, 1).inputs)) << s;
+    at::Tensor r0 = a.train_batch(s, 0, 0, 2).inputs, r1 = a.train_batch(s, 0, 1, 2).inputs;
+    EXPECT_EQ(r0.size(0) + r1.size(0), a.train_batch(s, 0, 0, 1).inputs.size(0)) << s;
+  }
+  EXPECT_FALSE(at::equal(a.train_batch(0, 0, 0, 1).inputs, a.train_batch(4, 0, 0, 1).inputs));
+}
+
+// --- configs: registered optimizers, schedules, tasks ------------------------------------------
+
+TEST(LoopConfig, OptimizerChosenByNameWithItsOwnOptions) {
+  toml::table t = parse_toml_string("[train.optimizer]\nname = \"sgd\"\nmomentum = 0.5\nnesterov = true\n", "t");
+  RunConfig c = parse_run_config(t);
+  EXPECT_EQ(c.train.optimizer.name, "sgd");
+  LanguageModel m(encoder(""));
+  auto b = build_optimizer(c.train.optimizer, m, 0.1, 0.0);
+  auto* sgd = dynamic_cast<torch::optim::SGD*>(b.optimizer.get());
+  ASSERT_NE(sgd, nullptr);
+  const auto& o = static_cast<const torch::optim::SGDOptions&>(sgd->param_groups()[0].options());
+  EXPECT_DOUBLE_EQ(o.momentum(), 0.5);
+  EXPECT_TRUE(o.nesterov());
+  // every option, defaults included, is in the resolved config
+  toml::table dumped = run_config_to_toml(c);
+  EXPECT_EQ(dumped["train"]["optimizer"]["dampening"].value_or(-1.0), 0.0);
+  EXPECT_EQ(dumped["train"]["optimizer"]["name"].value_or(std::string()), "sgd");
+  // the dumped config parses back to the same
+  EXPECT_EQ(to_toml_string(run_config_to_toml(parse_run_config(dumped))), to_toml_string(dumped));
+}
+
+TEST(LoopConfig, ShorthandNameAndLayeredOptions) {
+  toml::table t = parse_toml_string("[train]\noptimizer = \"adamw\"\n", "t");
+  apply_override(t, "train.optimizer.beta2=0.98");
+  RunConfig c = parse_run_config(t);
+  EXPECT_EQ(c.train.optimizer.name, "adamw");
+  EXPECT_EQ(c.train.optimizer.options["beta2"].value_or(0.0), 0.98);
+}
+
+TEST(LoopConfig, UnknownNamesAndKeysAreRefusedWithASuggestion) {
+  auto message = [](const std::string& text) {
+    try {
+      parse_run_config(parse_toml_string(text, "t"));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message("[train]\noptimizer = \"adamm\"\n").find("did you mean 'adamw'"), std::string::npos);
+  EXPECT_NE(message("[train.optimizer]\nname = \"sgd\"\nbeta2 = 0.9\n").find("train.optimizer.beta2"), std::string::npos);
+  EXPECT_NE(message("[train]\nschedule = \"cosin\"\n").find("did you mean 'cosine'"), std::string::npos);
+  EXPECT_NE(message("[data]\ntask = \"mqr\"\n").find("did you mean 'mqar'"), std::string::npos);
+  EXPECT_NE(message("[data.mqar]\nvocab_sise = 3\n").find("data.mqar.vocab_sise"), std::string::npos);
+  EXPECT_NE(message("[train]\non_nonfinite = \"ignore\"\n").find("train.on_nonfinite"), std::string::npos);
+}
+
+TEST(LoopConfig, LegacyAdamKeysMoveToTheOptimizerTable) {
+  RunConfig c = parse_run_config(parse_toml_string("[train]\nbeta2 = 0.999\neps = 1e-6\n", "t"));
+  EXPECT_EQ(c.train.optimizer.name, "adamw");
+  EXPECT_EQ(c.train.optimizer.options["beta2"].value_or(0.0), 0.999);
+  EXPECT_EQ(c.train.optimizer.options["eps"].value_or(0.0), 1e-6);
+}
+
+// --- non-finite losses: stop keeps the last checkpoint; skip drops the update ------------------
+
+namespace {
+std::string diverging(const TempDir& d, const std::string& policy) {
+  return "train -c mqar --set train.steps=4 --set train.save_every=1 --set train.lr=1e30 --set train.warmup_steps=0"
+         " --set train.schedule=constant --set train.grad_clip=0 --set train.precision=fp32 --set train.eval_every=0"
+         " --set data.mqar.vocab_size=32 --set data.mqar.seq_len=16 --set train.seq_len=16 --set model.max_seq_len=16"
+         " --set data.mqar.num_kv_pairs=2 --set train.batch_size=2 --set model.d_model=16 --set model.n_layers=1"
+         " --set run.threads=1 --set train.on_nonfinite=" + policy + " --out " + (d / "run");
+}
+}  // namespace
+
+TEST(Loop, NonFiniteStopsNamingTheStepAndKeepsTheLastCheckpoint) {
+  TempDir d("nonfinite");
+  auto r = run_lmforge(diverging(d, "stop"));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("non-finite training at step"), std::string::npos) << r.output;
+  const int64_t step = load_state(checkpoint_dir(d / "run"))["step"].get<int64_t>();
+  EXPECT_GE(step, 1);
+  EXPECT_NE(r.output.find("at step " + std::to_string(step + 1)), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(d / "run/metrics.json"));
+}
+
+TEST(Loop, NonFiniteSkipDropsTheUpdateAndCountsIt) {
+  TempDir d("nonfinite-skip");
+  auto r = run_lmforge(diverging(d, "skip"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto m = nlohmann::json::parse(lmforge::test::read_text(d / "run/metrics.json"));
+  EXPECT_GE(m["skipped_steps"].get<int64_t>(), 1) << m.dump();
+  EXPECT_NE(r.output.find("update skipped"), std::string::npos) << r.output;
+}
