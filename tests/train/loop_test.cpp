@@ -257,3 +257,63 @@ TEST(Loop, NonFiniteSkipDropsTheUpdateAndCountsIt) {
   EXPECT_GE(m["skipped_steps"].get<int64_t>(), 1) << m.dump();
   EXPECT_NE(r.output.find("update skipped"), std::string::npos) << r.output;
 }
+
+// --- a task defined in this file alone: what adding one takes (one file, one registration) -------
+
+namespace {
+// Counting: the token after x is (x + 1) mod vocab. Options in [data.test_count].
+struct CountOptions {
+  int64_t vocab = 16;
+  template <class V>
+  void visit(V& v) {
+    v("vocab", vocab, "token ids 0 .. vocab-1");
+  }
+};
+class CountTask : public Task {
+ public:
+  CountTask(const CountOptions& o, const RunConfig& c) : o_(o), c_(c) {}
+  int64_t vocab_size() const override { return o_.vocab; }
+  Batch train_batch(int64_t step, int64_t micro, int rank, int world) override {
+    at::Tensor start = at::arange(c_.train.batch_size, at::kLong).add_(step * 7 + micro + rank).remainder_(o_.vocab);
+    at::Tensor seq = (start.unsqueeze(1) + at::arange(c_.train.seq_len + 1, at::kLong)).remainder_(o_.vocab);
+    return {seq.narrow(1, 0, c_.train.seq_len), seq.narrow(1, 1, c_.train.seq_len)};
+  }
+  std::vector<Batch> valid_batches(int64_t n) override {
+    std::vector<Batch> v;
+    for (int64_t i = 0; i < n; ++i) v.push_back(train_batch(1000 + i, 0, 0, 1));
+    return v;
+  }
+  LossSum loss(torch::nn::Module& model, const Batch& b, ForwardContext& ctx) override {
+    LanguageModel& lm = as_language_model(model, "test_count");
+    at::Tensor logits = lm.logits(lm.hidden(b.inputs, ctx)).to(at::kFloat);
+    return {at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), b.targets.reshape({-1}), {},
+                                   at::Reduction::Sum),
+            b.targets.numel()};
+  }
+
+ private:
+  CountOptions o_;
+  RunConfig c_;
+};
+const bool kCountTask = TaskRegistry::add<CountOptions>(
+    "test_count", "test: count modulo vocab",
+    [](const CountOptions& o, const TaskContext& c) { return std::make_shared<CountTask>(o, *c.cfg); });
+}  // namespace
+
+TEST(LoopConfig, ARegisteredTaskTrainsFromConfig) {
+  TempDir d("task");
+  toml::table cfg = parse_toml_string(
+      "[run]\nthreads = 1\n[data]\ntask = \"test_count\"\n[data.test_count]\nvocab = 12\n"
+      "[model]\nd_model = 16\nn_layers = 1\nmax_seq_len = 8\nposition = \"learned\"\n[model.block]\nattention = { n_heads = 2 }\n"
+      "[train]\nsteps = 40\nbatch_size = 8\nseq_len = 8\nlr = 1e-2\nwarmup_steps = 0\nprecision = \"fp32\"\n"
+      "eval_every = 0\neval_batches = 2\nlog_every = 40\n", "t");
+  TrainOptions o;
+  o.run_dir = d / "run";
+  o.quiet = true;
+  nlohmann::json m = train(cfg, o);
+  EXPECT_TRUE(m["finished"].get<bool>());
+  EXPECT_LT(m["valid_loss"].get<double>(), 0.5 * std::log(12.0)) << m.dump();  // learned, far below chance
+  // the task's options are part of the stored, resolved config
+  RunConfig stored = parse_run_config(load_checkpoint_config(checkpoint_dir(d / "run")));
+  EXPECT_EQ(stored.data.task_options["vocab"].value_or(int64_t{0}), 12);
+}
