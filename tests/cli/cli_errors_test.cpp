@@ -84,3 +84,23 @@ TEST(CliErrors, DumpConfigShowsEveryDefault) {
   EXPECT_NE(r.output.find("n_heads = 4"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("grad_clip"), std::string::npos) << r.output;
 }
+
+TEST(CliErrors, UnknownSubcommandGetsASuggestion) {
+  expect_user_error(run_lmforge("evall-lm --checkpoint x"), "unknown subcommand 'evall-lm' (did you mean 'eval-lm'?)");
+  expect_user_error(run_lmforge("nosuch --help"), "unknown subcommand 'nosuch'");
+}
+
+TEST(CliErrors, VersionAndBashCompletion) {
+  auto v = run_lmforge("--version");
+  EXPECT_EQ(v.code, 0) << v.output;
+  EXPECT_FALSE(v.output.empty());
+  auto c = run_lmforge("completion bash");
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("complete -F _lmforge lmforge"), std::string::npos) << c.output;
+  EXPECT_NE(c.output.find("eval-lm"), std::string::npos);
+  EXPECT_NE(c.output.find("--checkpoint"), std::string::npos);
+  // the script is valid bash
+  lmforge::test::TempDir d("compl");
+  lmforge::test::write_text(d / "c.sh", c.output);
+  EXPECT_EQ(std::system(("bash -n " + d / "c.sh").c_str()), 0);
+}
