@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmforge/core/error.h"
-#include "lmforge/data/text_util.h"
+#include "lmforge/core/file_io.h"
 
 namespace lmforge {
 
@@ -151,7 +151,7 @@ void write_safetensors(const std::string& path, const std::map<std::string, at::
   for (int i = 0; i < 8; ++i) buf += static_cast<char>((n >> (8 * i)) & 0xFF);
   buf += header;
   for (const auto& t : data) buf.append(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.nbytes()));
-  data::write_file_atomic(path, buf);
+  write_file_atomic(path, buf);
 }
 
 }  // namespace lmforge
