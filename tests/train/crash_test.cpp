@@ -5,7 +5,7 @@
 // run finally finishes with the same loss and the same weights, bit for bit, as a run never killed.
 // Damaged checkpoint files make `train --resume` fail with a message naming the file.
 //
-// LMFORGE_CRASH_ROUNDS and LMFORGE_CRASH_SEED change the number of kills (default 24) and the seed.
+// LMFORGE_CRASH_ROUNDS and LMFORGE_CRASH_SEED change the number of kills (default 20) and the seed.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -118,7 +118,7 @@ bool has_entry_starting(const std::string& dir, const std::string& prefix) {
 }  // namespace
 
 TEST(Crash, KilledWhileCheckpointingAlwaysResumesFromTheLastCompleteCheckpoint) {
-  const int rounds = env_int("LMFORGE_CRASH_ROUNDS", 24);
+  const int rounds = env_int("LMFORGE_CRASH_ROUNDS", 20);
   const unsigned seed = static_cast<unsigned>(env_int("LMFORGE_CRASH_SEED", 20261204));
   std::mt19937 rng(seed);
   TempDir d("crash");
