@@ -39,9 +39,9 @@ constexpr int kSteps = 50;
 // A tiny MQAR model (no data files needed) that checkpoints after every step (save_every 1).
 // The uninterrupted reference saves only at the end (0): saving touches no numbers, and the
 // ~100 ms an fsync'ed save costs here would double the test's time.
-std::vector<std::string> train_args(const std::string& out, int save_every = 1) {
+std::vector<std::string> train_args(const std::string& out, int save_every = 1, int steps = kSteps) {
   return {"train", "-c", "mqar", "--out", out,
-          "--set", "train.steps=" + std::to_string(kSteps), "--set", "train.save_every=" + std::to_string(save_every),
+          "--set", "train.steps=" + std::to_string(steps), "--set", "train.save_every=" + std::to_string(save_every),
           "--set", "train.log_every=1", "--set", "train.eval_every=0", "--set", "train.eval_batches=1",
           "--set", "train.batch_size=8", "--set", "train.warmup_steps=5", "--set", "train.precision=fp32",
           "--set", "model.d_model=32", "--set", "run.threads=1"};
@@ -211,12 +211,44 @@ TEST(Crash, KilledWhileCheckpointingAlwaysResumesFromTheLastCompleteCheckpoint) 
             << confirmed << ", final loss " << a << " (uninterrupted " << b << "); " << total_seconds << " s in all\n";
 }
 
+TEST(Crash, KilledAtEachPointOfTheSaveProtocol) {
+  // The same kills, placed deterministically (LMFORGE_TEST_KILL_AT, train/checkpoint.cpp) at each
+  // point of the third save, and what each must leave (docs/ARCHITECTURE.md, Crash safety).
+  struct Case {
+    const char* point;
+    const char* resumes_from;  // folder checkpoint_dir() must pick
+    int64_t step;              // its step
+  };
+  const Case cases[] = {{"start", "checkpoint", 2},           {"before-manifest", "checkpoint", 2},
+                        {"after-manifest", "checkpoint", 2},  {"between-renames", "checkpoint.old", 2},
+                        {"after-renames", "checkpoint", 3}};
+  constexpr int kShort = 5;
+  TempDir d("crashpt");
+  test::CommandResult ref = test::run_lmforge(shell_join(train_args(d / "ref", 0, kShort)));
+  ASSERT_EQ(ref.code, 0) << ref.output;
+  const nlohmann::json want = verify_checkpoint(d / "ref/checkpoint")["files"]["model.pt"];
+  for (const Case& c : cases) {
+    const std::string run = d / c.point;
+    ::setenv("LMFORGE_TEST_KILL_AT", (std::string(c.point) + ":3").c_str(), 1);
+    test::CommandResult r = test::run_lmforge(shell_join(train_args(run, 1, kShort)));
+    ::unsetenv("LMFORGE_TEST_KILL_AT");
+    // The shell popen runs reports a SIGKILLed child as 128 + 9.
+    ASSERT_TRUE(r.code == 128 + SIGKILL || r.code == -1) << c.point << ": not killed: " << r.output;
+    const std::string ckpt = checkpoint_dir(run);
+    EXPECT_EQ(fs::path(ckpt).filename(), c.resumes_from) << c.point;
+    ASSERT_NO_THROW(verify_checkpoint(ckpt)) << c.point;
+    EXPECT_EQ(load_state(ckpt)["step"], c.step) << c.point;
+    test::CommandResult fin = test::run_lmforge("train --resume '" + run + "'");
+    ASSERT_EQ(fin.code, 0) << c.point << ": " << fin.output;
+    EXPECT_EQ(verify_checkpoint(run + "/checkpoint")["files"]["model.pt"], want) << c.point << ": final weights differ";
+    EXPECT_FALSE(fs::exists(run + "/checkpoint.old")) << c.point;
+    EXPECT_FALSE(has_entry_starting(run, "checkpoint.tmp-")) << c.point;
+  }
+}
+
 TEST(Crash, DamagedCheckpointFileStopsResumeNamingIt) {
   TempDir d("crashbad");
-  std::vector<std::string> args = train_args(d / "src");
-  for (auto& a : args)
-    if (a == "train.steps=" + std::to_string(kSteps)) a = "train.steps=3";
-  test::CommandResult r = test::run_lmforge(shell_join(args) + " --stop-after 2");
+  test::CommandResult r = test::run_lmforge(shell_join(train_args(d / "src", 1, 3)) + " --stop-after 2");
   ASSERT_EQ(r.code, 0) << r.output;
   std::mt19937 rng(99);
   for (const char* f : {"model.pt", "optimizer.pt", "state.json"}) {

@@ -1,8 +1,10 @@
 // Checkpoint save (temporary folder, manifest last, renames) and verified loads; see checkpoint.h.
 #include "lmforge/train/checkpoint.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -140,6 +142,21 @@ void check_against(const nlohmann::json& manifest, const std::string& path, cons
                       "; the file was damaged or changed after it was saved"));
 }
 
+// Test hook: LMFORGE_TEST_KILL_AT=POINT:N makes the process SIGKILL itself at POINT of its Nth
+// save (tests/train/crash_test.cpp puts a crash at each point of the protocol, deterministically).
+void kill_point(const char* point) {
+  static const std::string spec = [] {
+    const char* v = std::getenv("LMFORGE_TEST_KILL_AT");
+    return std::string(v ? v : "");
+  }();
+  if (spec.empty()) return;
+  static int saves = 0;
+  if (std::string(point) == "start") ++saves;
+  const size_t colon = spec.rfind(':');
+  if (spec.substr(0, colon) == point && (colon == std::string::npos || std::atoi(spec.c_str() + colon + 1) == saves))
+    ::kill(::getpid(), SIGKILL);
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
@@ -149,6 +166,7 @@ void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
   const fs::path old = run / "checkpoint.old";
   const fs::path tmp = run / ("checkpoint.tmp-" + std::to_string(::getpid()));
   std::error_code ec;
+  kill_point("start");
   fs::create_directories(run, ec);
   // 1. Stale temporary folders of crashed saves (only rank 0 of one run writes here).
   for (const auto& e : fs::directory_iterator(run, ec))
@@ -164,6 +182,7 @@ void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
     if (opt) files["optimizer.pt"] = entry(save_optimizer(tmp / "optimizer.pt", *opt));
     files["state.json"] = entry(write_whole(tmp / "state.json", state.dump(2) + "\n"));
     files["config.toml"] = entry(write_whole(tmp / "config.toml", to_toml_string(config)));
+    kill_point("before-manifest");
     nlohmann::json manifest = {{"format", kManifestFormat}, {"version", 1}, {"checksum", "crc32c"}, {"files", files}};
     write_file_atomic((tmp / kManifest).string(), manifest.dump(2) + "\n");  // fsyncs tmp/ as well
   } catch (const InputError& e) {
@@ -181,13 +200,16 @@ void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
                 ec.message(), ")");
     fsync_dir(run.string());
   };
+  kill_point("after-manifest");
   if (fs::exists(final_dir)) {
     fs::remove_all(old, ec);  // a leftover beside a complete checkpoint/
     rename_or_throw(final_dir, old);
   }
+  kill_point("between-renames");
   // Else checkpoint.old, if any, is the last complete checkpoint (a crash between the renames of the
   // previous save): it stays until the new one is in place.
   rename_or_throw(tmp, final_dir);
+  kill_point("after-renames");
   if (fs::exists(old)) {
     fs::remove_all(old, ec);
     fsync_dir(run.string());

@@ -17,6 +17,8 @@
 // complete and which checkpoint_dir() then picks; after 4, checkpoint/ is the new complete one.
 // checkpoint.old is only ever removed while a complete checkpoint/ exists, so at every instant the
 // disk holds at least one complete checkpoint (once the first save has finished).
+// tests/train/crash_test.cpp checks this with random SIGKILLs of `lmforge train` and with a kill at
+// each point above (the test hook LMFORGE_TEST_KILL_AT=POINT:N in checkpoint.cpp).
 //
 // Load: every file read through this header (load_weights, load_optimizer, load_state,
 // load_checkpoint_config) is checked against the manifest of its folder: a size or checksum that
