@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/precision.h"
 #include "lmforge/core/signals.h"
 #include "lmforge/data/token_file.h"
@@ -64,9 +65,13 @@ double inference_tokens_per_s(LanguageModel& model, int64_t B, int64_t L, int64_
 void copy_lines(const std::string& path, const std::string& out, int64_t n) {
   std::ifstream in(path, std::ios::binary);
   LMF_REQUIRE(in, InputError, "validation file '", path, "' cannot be read");
-  std::ofstream o(out, std::ios::binary);
+  AtomicFile o(out);
   std::string line;
-  for (int64_t i = 0; (n <= 0 || i < n) && std::getline(in, line); ++i) o << line << '\n';
+  for (int64_t i = 0; (n <= 0 || i < n) && std::getline(in, line); ++i) {
+    o.write(line);
+    o.write("\n", 1);
+  }
+  o.commit();
 }
 
 // The trainer's validation on the final weights: mean loss over the fixed validation batches plus

@@ -25,6 +25,7 @@
 #include "lmforge/bench/suite.h"
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/config.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/progress.h"
 #include "lmforge/core/signals.h"
 #include "lmforge/core/threads.h"
@@ -113,12 +114,8 @@ std::string safe_name(const std::string& s) {
   return o.empty() ? "_" : o;
 }
 
-std::string read_file(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+// A child's output file, or "" when the child never wrote it.
+std::string read_or_empty(const std::string& p) { return read_file_if_exists(p).value_or(""); }
 
 std::string tail_lines(const std::string& text, size_t max_lines, size_t max_bytes = 3000) {
   std::string t = text.size() > max_bytes ? text.substr(text.size() - max_bytes) : text;
@@ -302,16 +299,19 @@ std::string missing_pieces(const Suite& s, const std::string& data_dir) {
 std::pair<std::string, int64_t> build_glue_corpus(const SuiteGlue& g, const DataConfig& d, const std::string& glue_dir,
                                                   const std::string& out_path) {
   fs::create_directories(fs::path(out_path).parent_path());
-  const std::string tmp = out_path + ".tmp";
-  std::ofstream o(tmp, std::ios::binary);
-  LMF_REQUIRE(o, InputError, "cannot write the GLUE pretraining corpus '", tmp, "'");
+  AtomicFile o(out_path);
   int64_t lines = 0;
+  auto put = [&](const std::string& line) {
+    o.write(line);
+    o.write("\n", 1);
+    ++lines;
+  };
   for (const auto& c : g.corpus) {
     const std::string path = resolve_data_path(d, c);
     std::ifstream in(path, std::ios::binary);
     LMF_REQUIRE(in, InputError, "suite [glue] corpus file '", path, "' cannot be read");
     std::string line;
-    while (std::getline(in, line)) o << line << '\n', ++lines;
+    while (std::getline(in, line)) put(line);
   }
   if (g.corpus_glue_train) {
     for (const auto& name : g.tasks) {
@@ -319,14 +319,12 @@ std::pair<std::string, int64_t> build_glue_corpus(const SuiteGlue& g, const Data
       const fs::path train = fs::path(glue_dir) / t.dir / "train.tsv";
       if (!fs::exists(train)) continue;
       for (const auto& e : data::read_glue_file(t, train.string(), data::GlueSplit::kLabeled)) {
-        o << e.a << '\n', ++lines;
-        if (!e.b.empty()) o << e.b << '\n', ++lines;
+        put(e.a);
+        if (!e.b.empty()) put(e.b);
       }
     }
   }
-  o.close();
-  LMF_REQUIRE(o, InputError, "writing the GLUE pretraining corpus '", tmp, "' failed (disk full?)");
-  fs::rename(tmp, out_path);
+  o.commit();
   return {out_path, lines};
 }
 
@@ -374,7 +372,7 @@ std::string add_kernel_peers(json& results, const fs::path& dir, double seconds,
   const std::string out = (dir / "peers.jsonl").string(), log = (dir / "peers.log").string();
   ChildResult cr = run_child(argv, out, log, 0, nullptr);
   std::map<std::string, json> by_case;
-  std::istringstream is(read_file(out));
+  std::istringstream is(read_or_empty(out));
   std::string line;
   while (std::getline(is, line)) {
     try {
@@ -384,7 +382,7 @@ std::string add_kernel_peers(json& results, const fs::path& dir, double seconds,
     }
   }
   if (by_case.empty()) {
-    const std::string err = tail_lines(read_file(log), 1, 300);
+    const std::string err = tail_lines(read_or_empty(log), 1, 300);
     k["peer_error"] = str("the peer produced no results (", describe_exit(cr.status), ")", err.empty() ? "" : ": " + err);
     return cmd;
   }
@@ -579,7 +577,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
     else m["quality_metric"] = p.has_valid ? "word_ppl" : "valid_ppl", m["higher_is_better"] = false;
     json rec = {{"suite", p.suite}, {"name", p.name}, {"status", p.plan_error.empty() ? "pending" : "failed"},
                 {"error", p.plan_error}, {"command", train_command(p)}, {"run_dir", p.run_dir}, {"task", p.task},
-                {"config", p.plan_error.empty() ? read_file((fs::path(p.run_dir) / "input.toml").string()) : ""},
+                {"config", p.plan_error.empty() ? read_or_empty((fs::path(p.run_dir) / "input.toml").string()) : ""},
                 {"metrics", m}};
     results["runs"].push_back(rec);
   }
@@ -665,7 +663,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
       const std::string bp = (fs::path(p.run_dir) / "bench.json").string();
       double train_s = 0;
       try {
-        if (fs::exists(bp)) train_s = json::parse(read_file(bp))["train"].value("train_seconds", 0.0);
+        if (fs::exists(bp)) train_s = json::parse(read_or_empty(bp))["train"].value("train_seconds", 0.0);
       } catch (...) {
       }
       overhead_sum[p.suite] += std::max(0.0, cr.seconds - train_s) / 60.0;
@@ -673,13 +671,13 @@ BenchOutcome run_bench(const BenchOptions& o) {
     }
 
     // --- record ----------------------------------------------------------------------------
-    const std::string output = read_file(log_out);
+    const std::string output = read_or_empty(log_out);
     json summary = summarize_log(jsonl);
     json bench;
     const std::string bench_path = (fs::path(p.run_dir) / "bench.json").string();
     if (fs::exists(bench_path)) {
       try {
-        bench = json::parse(read_file(bench_path));
+        bench = json::parse(read_or_empty(bench_path));
       } catch (...) {
       }
     }
@@ -714,7 +712,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
     rec["curve"] = summary["curve"];
     rec["eval_curve"] = summary["eval_curve"];
     const std::string resolved = (fs::path(p.run_dir) / "config.toml").string();
-    if (fs::exists(resolved)) rec["config"] = read_file(resolved);
+    if (fs::exists(resolved)) rec["config"] = read_or_empty(resolved);
 
     const bool exited_ok = cr.started && WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0 && bench.is_object();
     std::string err;
@@ -774,8 +772,8 @@ BenchOutcome run_bench(const BenchOptions& o) {
     k["command"] = cmd;
     say(str("bench: ", suite->name, ": ", cmd));
     ChildResult cr = run_child(argv, (dir / "ops_perf.json").string(), (dir / "output.log").string(), 0, nullptr);
-    const std::string text = read_file((dir / "ops_perf.json").string());
-    const std::string err_text = read_file((dir / "output.log").string());
+    const std::string text = read_or_empty((dir / "ops_perf.json").string());
+    const std::string err_text = read_or_empty((dir / "output.log").string());
     json arr;
     const size_t lb = text.find('[');
     if (lb != std::string::npos) {

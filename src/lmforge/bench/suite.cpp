@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "lmforge/core/file_io.h"
+
 namespace lmforge {
 
 namespace {
@@ -78,14 +80,6 @@ SuiteGlue parse_glue(const toml::node& n) {
     }
   }
   return g;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  LMF_REQUIRE(f, InputError, "suite file '", path, "' cannot be read");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace

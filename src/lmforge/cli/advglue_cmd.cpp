@@ -7,8 +7,8 @@
 
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/threads.h"
-#include "lmforge/data/text_util.h"
 #include "lmforge/eval/advglue.h"
 #include "lmforge/eval/glue_finetune.h"
 
@@ -25,7 +25,7 @@ struct AdvArgs {
 
 nlohmann::json parse_json_file(const std::string& path) {
   try {
-    return nlohmann::json::parse(data::read_file(path));
+    return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
     throw InputError(str("file ", path, ": not valid JSON (", e.what(), ")"));
   }
@@ -73,7 +73,7 @@ int run_adv(const AdvArgs& a) {
   eval::AdvGlueScore s = eval::score_advglue(dev, preds);
   if (!a.write.empty()) {
     nlohmann::json w(preds);
-    data::write_file_atomic(a.write, w.dump() + "\n");
+    write_file_atomic(a.write, w.dump() + "\n");
   }
   if (a.json) {
     nlohmann::json j;

@@ -24,6 +24,7 @@
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/config.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/log.h"
 #include "lmforge/core/threads.h"
 #include "lmforge/models/language_model.h"

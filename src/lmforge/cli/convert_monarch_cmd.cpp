@@ -12,6 +12,7 @@
 
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/models/language_model.h"
 #include "lmforge/nn/dense.h"
 #include "lmforge/nn/monarch_linear.h"

@@ -7,9 +7,9 @@
 
 #include "lmforge/cli/subcommand.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/log.h"
 #include "lmforge/core/safetensors.h"
-#include "lmforge/data/text_util.h"
 #include "lmforge/data/wordpiece.h"
 #include "lmforge/models/hf_import.h"
 #include "lmforge/train/checkpoint.h"
@@ -30,7 +30,7 @@ int run_import(const ImportArgs& a) {
   fs::create_directories(a.out);
   nlohmann::json state = {{"step", 0}, {"tokens", 0}, {"imported_from", a.from}, {"family", r.family}};
   save_checkpoint(a.out, *r.model, nullptr, state, run_config_to_toml(r.config));
-  data::write_file_atomic((fs::path(a.out) / "config.toml").string(), to_toml_string(run_config_to_toml(r.config)));
+  write_file_atomic((fs::path(a.out) / "config.toml").string(), to_toml_string(run_config_to_toml(r.config)));
   if (r.family == "bert") {
     const std::string vocab = (fs::path(a.from) / "vocab.txt").string();
     LMF_REQUIRE(fs::exists(vocab), InputError, "HF checkpoint '", a.from, "': vocab.txt is missing");

@@ -18,6 +18,7 @@
 
 #include "lmforge/core/blas_info.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/threads.h"
 
 namespace lmforge {
@@ -95,17 +96,11 @@ nlohmann::json read_cache(const std::string& path, bool warn = true) {
   return nlohmann::json::object();
 }
 
-// Written to a temporary name and renamed, so a crash or a concurrent writer never leaves a torn file.
+// Written atomically (core/file_io.h), so a crash or a concurrent writer never leaves a torn file.
 void write_cache(const std::string& path, const nlohmann::json& j) {
   try {
     fs::create_directories(fs::path(path).parent_path());
-    std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-      std::ofstream out(tmp);
-      out << j.dump(2) << "\n";
-      if (!out) throw std::runtime_error("write failed");
-    }
-    fs::rename(tmp, path);
+    write_file_atomic(path, j.dump(2) + "\n");
   } catch (const std::exception& e) {
     std::cerr << "lmforge: warning: cannot write peak cache " << path << ": " << e.what() << "\n";
   }

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmforge/core/error.h"
-#include "lmforge/data/text_util.h"
+#include "lmforge/core/file_io.h"
 
 namespace lmforge {
 
@@ -146,12 +146,15 @@ void write_safetensors(const std::string& path, const std::map<std::string, at::
   }
   std::string header = h.dump();
   while ((header.size() + 8) % 8) header += ' ';  // align the data to 8 bytes, as the reference writer
-  std::string buf;
+  std::string prefix;
   uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) buf += static_cast<char>((n >> (8 * i)) & 0xFF);
-  buf += header;
-  for (const auto& t : data) buf.append(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.nbytes()));
-  data::write_file_atomic(path, buf);
+  for (int i = 0; i < 8; ++i) prefix += static_cast<char>((n >> (8 * i)) & 0xFF);
+  // Streamed (no second copy of the weights in memory), replaced atomically (core/file_io.h).
+  AtomicFile f(path);
+  f.write(prefix);
+  f.write(header);
+  for (const auto& t : data) f.write(t.data_ptr(), static_cast<size_t>(t.nbytes()));
+  f.commit();
 }
 
 }  // namespace lmforge

@@ -9,6 +9,7 @@
 #include <queue>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/data/text_util.h"
 
 namespace lmforge::data {

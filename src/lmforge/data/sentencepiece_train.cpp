@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/data/sentencepiece_tokenizer.h"
 #include "lmforge/data/subprocess.h"
 #include "lmforge/data/text_util.h"
@@ -33,15 +34,14 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::train(
   std::string input = train_file;
   if (opts.max_lines > 0) {
     input = work_dir + "/spm_input.txt";
-    std::ofstream out(input, std::ios::binary | std::ios::trunc);
-    LMF_REQUIRE(out.good(), InputError, "file ", input, ": cannot be opened for writing");
+    AtomicFile out(input);
     for_each_line(train_file, [&](std::string_view line, int64_t number) {
       if (number > opts.max_lines) return false;
-      out.write(line.data(), static_cast<std::streamsize>(line.size()));
-      out.put('\n');
+      out.write(line);
+      out.write("\n", 1);
       return true;
     });
-    LMF_REQUIRE(out.good(), InputError, "file ", input, ": write failed");
+    out.commit();
   }
   LMF_REQUIRE(input.find(',') == std::string::npos, InputError, "file ", input,
               ": spm_train cannot read a path containing a comma");

@@ -1,11 +1,7 @@
-// Text and file helpers of the data layer; see text_util.h.
+// Text helpers of the data layer; see text_util.h.
 #include "lmforge/data/text_util.h"
 
-#include <unistd.h>
-
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "lmforge/core/error.h"
 
@@ -100,30 +96,6 @@ int64_t for_each_line(const std::string& path,
   LMF_REQUIRE(!failed, InputError, "file ", path, ": read error");
   if (go_on && !carry.empty()) fn(carry, ++number);
   return number;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  LMF_REQUIRE(in.good(), InputError, "file ", path, ": cannot be opened for reading");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  LMF_REQUIRE(!in.bad(), InputError, "file ", path, ": read error");
-  return ss.str();
-}
-
-void write_file_atomic(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    LMF_REQUIRE(out.good(), InputError, "file ", tmp, ": cannot be opened for writing");
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.flush();
-    LMF_REQUIRE(out.good(), InputError, "file ", tmp, ": write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError(str("file ", path, ": cannot rename ", tmp, " onto it"));
-  }
 }
 
 }  // namespace lmforge::data

@@ -1,6 +1,6 @@
 // Small text and file helpers shared by the data layer: ASCII whitespace splitting (the WikiText
 // convention), UTF-8 character lengths as sentencepiece counts them, a 64-bit FNV-1a hash for
-// fingerprints, whole-file reads with clear errors, and atomic (write-then-rename) file writes.
+// fingerprints, streaming line reads. Whole-file reads and crash-safe writes are core/file_io.h.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -42,10 +42,5 @@ std::string hex64(uint64_t v);
 // Throws InputError naming the file when it cannot be opened or read.
 int64_t for_each_line(const std::string& path,
                       const std::function<bool(std::string_view line, int64_t number)>& fn);
-
-// Reads a whole file; throws InputError naming the file when it cannot be read.
-std::string read_file(const std::string& path);
-// Writes `content` to path.tmp.<pid> then renames it over path, so readers never see a torn file.
-void write_file_atomic(const std::string& path, const std::string& content);
 
 }  // namespace lmforge::data

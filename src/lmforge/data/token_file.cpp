@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/data/text_util.h"
 #include "lmforge/data/tokenizer.h"
 
@@ -55,11 +56,6 @@ SourceStamp stamp_of(const std::string& path) {
           static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
 }
 
-void write_all(std::FILE* f, const void* p, size_t n, const std::string& path) {
-  LMF_REQUIRE(n == 0 || std::fwrite(p, 1, n, f) == n, InputError, "file ", path,
-              ": write failed (disk full?)");
-}
-
 }  // namespace
 
 std::string TokenFile::cache_path(const Tokenizer& tok, const std::string& text_path,
@@ -77,12 +73,10 @@ void TokenFile::build(const Tokenizer& tok, const std::string& text_path,
   const SourceStamp stamp = stamp_of(text_path);
   const std::string fp = tok.fingerprint();
   const int dtype = tok.vocab_size() <= 65536 ? 2 : 4;
-  const std::string tmp = token_path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  LMF_REQUIRE(f != nullptr, InputError, "file ", tmp, ": cannot be opened for writing");
-  try {
+  AtomicFile f(token_path);  // nothing at token_path changes until commit()
+  {
     Header h{};
-    write_all(f, &h, sizeof h, tmp);  // placeholder, rewritten at the end
+    f.write(&h, sizeof h);  // placeholder, rewritten at the end
     std::vector<uint64_t> starts = {0};
     TextCounts counts;
     uint64_t count = 0;
@@ -108,7 +102,7 @@ void TokenFile::build(const Tokenizer& tok, const std::string& text_path,
             std::memcpy(out.data() + 4 * k, &x, 4);
           }
         }
-        write_all(f, out.data(), out.size(), tmp);
+        f.write(out.data(), out.size());
         count += v.size();
         starts.push_back(count);
       }
@@ -125,8 +119,8 @@ void TokenFile::build(const Tokenizer& tok, const std::string& text_path,
     uint64_t tokens_end = sizeof(Header) + count * dtype;
     uint64_t lines_offset = (tokens_end + 7) / 8 * 8;
     static const char zeros[8] = {};
-    write_all(f, zeros, lines_offset - tokens_end, tmp);
-    write_all(f, starts.data(), starts.size() * sizeof(uint64_t), tmp);
+    f.write(zeros, lines_offset - tokens_end);
+    f.write(starts.data(), starts.size() * sizeof(uint64_t));
     std::memcpy(h.magic, kMagic, 8);
     h.version = kVersion;
     h.dtype_bytes = dtype;
@@ -142,20 +136,9 @@ void TokenFile::build(const Tokenizer& tok, const std::string& text_path,
     h.tokens_offset = sizeof(Header);
     h.lines_offset = lines_offset;
     h.file_size = lines_offset + starts.size() * sizeof(uint64_t);
-    LMF_REQUIRE(std::fseek(f, 0, SEEK_SET) == 0, InputError, "file ", tmp, ": seek failed");
-    write_all(f, &h, sizeof h, tmp);
-    LMF_REQUIRE(std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0, InputError, "file ", tmp,
-                ": flush failed (disk full?)");
-  } catch (...) {
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    throw;
+    f.write_at(0, &h, sizeof h);
   }
-  std::fclose(f);
-  if (std::rename(tmp.c_str(), token_path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError(str("file ", token_path, ": cannot rename ", tmp, " onto it"));
-  }
+  f.commit();
 }
 
 TokenFile TokenFile::open(const std::string& token_path) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/data/byte_tokenizer.h"
 #include "lmforge/data/sentencepiece_tokenizer.h"
 #include "lmforge/data/text_util.h"

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/data/text_util.h"
 
 namespace lmforge::data {

@@ -10,10 +10,10 @@
 
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/log.h"
 #include "lmforge/core/precision.h"
 #include "lmforge/core/safetensors.h"
-#include "lmforge/data/text_util.h"
 #include "lmforge/data/tokenizer.h"
 #include "lmforge/data/wordpiece.h"
 #include "lmforge/train/checkpoint.h"
@@ -75,7 +75,7 @@ void write_glue_submission(const data::GlueTask& task, const std::string& path, 
       s += idx + "\t" + task.labels[static_cast<size_t>(classes[i])] + "\n";
     }
   }
-  data::write_file_atomic(path, s);
+  write_file_atomic(path, s);
 }
 
 std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task, const std::string& checkpoint,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 
 namespace lmforge {
 
@@ -28,36 +29,36 @@ SwapStats write_word_swapped(const std::string& in, const std::string& out, doub
   std::uniform_real_distribution<double> coin(0.0, 1.0);
   std::uniform_int_distribution<size_t> pick(0, pool.empty() ? 0 : pool.size() - 1);
   SwapStats st;
-  const std::string tmp = out + ".tmp";
   {
-    std::ofstream o(tmp, std::ios::binary);
-    LMF_REQUIRE(o, InputError, "cannot write '", tmp, "'");
+    AtomicFile file(out);
+    std::string o;  // one line at a time
     for (const auto& l : lines) {
       // Keep the line's own spacing (WikiText's " = Title = " lines, leading blanks): only the
       // words between the separators change.
       size_t i = 0;
       while (i < l.size()) {
         if (l[i] == ' ' || l[i] == '\t') {
-          o << l[i++];
+          o += l[i++];
           continue;
         }
         size_t j = i;
         while (j < l.size() && l[j] != ' ' && l[j] != '\t') ++j;
         ++st.words;
         if (p > 0 && coin(rng) < p) {
-          o << pool[pick(rng)];
+          o += pool[pick(rng)];
           ++st.swapped;
         } else {
-          o << l.substr(i, j - i);
+          o.append(l, i, j - i);
         }
         i = j;
       }
-      o << '\n';
+      o += '\n';
       ++st.lines;
+      file.write(o);
+      o.clear();
     }
-    LMF_REQUIRE(o.good(), InputError, "writing '", tmp, "' failed (disk full?)");
+    file.commit();
   }
-  std::rename(tmp.c_str(), out.c_str());
   return st;
 }
 

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/safetensors.h"
-#include "lmforge/data/text_util.h"
 
 namespace lmforge {
 
@@ -115,7 +115,7 @@ HfImport import_hf(const std::string& dir) {
   LMF_REQUIRE(fs::exists(st_path), InputError, "HF checkpoint '", dir, "': model.safetensors is missing");
   nlohmann::json c;
   try {
-    c = nlohmann::json::parse(data::read_file(cfg_path));
+    c = nlohmann::json::parse(read_file(cfg_path));
   } catch (const nlohmann::json::exception& e) {
     throw InputError(str("file ", cfg_path, ": not valid JSON (", e.what(), ")"));
   }

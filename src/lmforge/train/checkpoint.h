@@ -1,10 +1,32 @@
 // Checkpoints: a folder RUN_DIR/checkpoint holding
 //   model.pt       the weights, as a pickled dict name -> tensor (Python's torch.load reads it)
-//   optimizer.pt   the optimizer state (torch::serialize archive)
+//   optimizer.pt   the optimizer state (torch::serialize archive; absent for weights-only saves)
 //   state.json     step, tokens seen, the metrics so far
 //   config.toml    the resolved config the model was built from
-// Written into a temporary folder that is then renamed over the old one, so a crash at any
-// moment leaves either the old or the new checkpoint, never a torn one.
+//   manifest.json  size and CRC-32C (core/crc32c.h) of each file above; written last
+//
+// Save protocol (save_checkpoint), each file written and fsync'ed by core/file_io:
+//   1. remove stale RUN_DIR/checkpoint.tmp-* folders, create RUN_DIR/checkpoint.tmp-<pid>;
+//   2. write model.pt, optimizer.pt, state.json, config.toml into it, then manifest.json, fsync it;
+//   3. if RUN_DIR/checkpoint exists: remove checkpoint.old, rename checkpoint -> checkpoint.old,
+//      fsync RUN_DIR;
+//   4. rename checkpoint.tmp-<pid> -> checkpoint, fsync RUN_DIR;
+//   5. remove checkpoint.old, fsync RUN_DIR.
+// A crash (SIGKILL, power cut) during 1-2 leaves the previous checkpoint/ untouched (the tmp folder
+// is ignored and removed by the next save); between 3 and 4 leaves only checkpoint.old, which is
+// complete and which checkpoint_dir() then picks; after 4, checkpoint/ is the new complete one.
+// checkpoint.old is only ever removed while a complete checkpoint/ exists, so at every instant the
+// disk holds at least one complete checkpoint (once the first save has finished).
+// tests/train/crash_test.cpp checks this with random SIGKILLs of `lmforge train` and with a kill at
+// each point above (the test hook LMFORGE_TEST_KILL_AT=POINT:N in checkpoint.cpp).
+//
+// Load: every file read through this header (load_weights, load_optimizer, load_state,
+// load_checkpoint_config) is checked against the manifest of its folder: a size or checksum that
+// differs is an InputError "checkpoint file '<path>' is corrupt (...)". A checkpoint folder from
+// an older lmforge (state.json but no manifest.json) still loads, with a one-time warning; a
+// weights file outside a checkpoint folder (--init-weights of a torch.save dict) is not checked.
+// A damaged checkpoint/ is never replaced silently by checkpoint.old: the error names the damaged
+// file and, when checkpoint.old is also there, names it as the way back (move it to checkpoint/).
 #pragma once
 #include <string>
 
@@ -18,7 +40,8 @@ namespace lmforge {
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
                      const nlohmann::json& state, const toml::table& config);
 
-// The checkpoint folder of a run (RUN_DIR/checkpoint, or the folder itself if it holds model.pt);
+// The checkpoint folder of a run: the folder itself if it holds model.pt or manifest.json,
+// else RUN_DIR/checkpoint, else RUN_DIR/checkpoint.old (a crash between the renames of a save);
 // throws InputError naming what is missing.
 std::string checkpoint_dir(const std::string& run_or_checkpoint);
 
@@ -29,7 +52,13 @@ void load_optimizer(const std::string& path, torch::optim::Optimizer& opt);
 nlohmann::json load_state(const std::string& ckpt_dir);
 toml::table load_checkpoint_config(const std::string& ckpt_dir);
 
-// Writes a file by writing a temporary sibling and renaming it into place.
-void write_file_atomic(const std::string& path, const std::string& content);
+// The bytes of a file of a checkpoint folder, checked against the folder's manifest.json (see
+// above). Throws InputError naming the file when it is missing, unlisted or corrupt.
+std::string read_checkpoint_file(const std::string& path);
+
+// Checks every file the manifest of ckpt_dir lists (and that model.pt, state.json, config.toml
+// are among them); returns the manifest. Throws InputError naming the first bad file, or the
+// folder when it has no manifest.json.
+nlohmann::json verify_checkpoint(const std::string& ckpt_dir);
 
 }  // namespace lmforge

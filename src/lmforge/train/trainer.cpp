@@ -7,6 +7,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/log.h"
 #include "lmforge/core/peak.h"
 #include "lmforge/core/precision.h"
