@@ -1,9 +1,7 @@
 // bench/runner.h: plan the matrix, run each model in a child process, record, report.
 #include "lmforge/bench/runner.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,7 +17,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "lmforge/bench/model_run.h"
 #include "lmforge/bench/suite.h"
@@ -27,6 +24,7 @@
 #include "lmforge/core/config.h"
 #include "lmforge/core/progress.h"
 #include "lmforge/core/signals.h"
+#include "lmforge/core/subprocess.h"
 #include "lmforge/core/threads.h"
 #include "lmforge/core/version.h"
 #include "lmforge/data/glue.h"
@@ -144,73 +142,26 @@ std::string error_from_output(const std::string& out) {
   return found;
 }
 
-// Runs argv with stdout -> out_path and stderr -> err_path (the same file when equal), in its own
-// process group. Polls `tick` every 200 ms. Returns the wait status; rusage in *ru.
-struct ChildResult {
-  int status = 0;
-  bool started = false, timed_out = false;
-  double max_rss_mb = 0;
-  double seconds = 0;
-};
-
-ChildResult run_child(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path,
-                      double timeout_s, const std::function<void()>& tick) {
-  ChildResult r;
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const auto t0 = Clock::now();
-  pid_t pid = fork();
-  if (pid < 0) return r;
-  if (pid == 0) {
-    setpgid(0, 0);
-    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int fe = err_path == out_path ? fd : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int nul = open("/dev/null", O_RDONLY);
-    if (fd >= 0) dup2(fd, 1);
-    if (fe >= 0) dup2(fe, 2);
-    if (nul >= 0) dup2(nul, 0);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  r.started = true;
-  g_child_pgid = pid;
-  int sent = 0;
-  for (;;) {
-    struct rusage ru {};
-    int status = 0;
-    pid_t w = wait4(pid, &status, WNOHANG, &ru);
-    if (w == pid) {
-      r.status = status;
-      r.max_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
-      break;
-    }
-    if (w < 0 && errno != EINTR) break;
-    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (timeout_s > 0 && secs > timeout_s + 60 * sent) {
-      r.timed_out = true;
-      kill(-pid, sent == 0 ? SIGINT : SIGKILL);  // graceful first, then hard after a minute
-      ++sent;
-    }
-    if (tick) tick();
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+// Runs a child of the bench (stdout -> out_path, stderr -> err_path, the same file when equal,
+// stdin /dev/null) in its own process group, which the signal handler stops with the bench. An
+// output file that cannot be opened counts as a child that could not start.
+ProcessResult run_child(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path,
+                        double timeout_s, const std::function<void()>& tick) {
+  ProcessOptions po;
+  po.out_path = out_path;
+  po.err_path = err_path;
+  po.null_stdin = true;
+  po.own_group = true;
+  po.timeout_s = timeout_s;
+  po.tick = tick;
+  po.on_start = [](pid_t pid) { g_child_pgid = pid; };
+  ProcessResult r;
+  try {
+    r = run_process(argv, po);
+  } catch (const InputError&) {
   }
   g_child_pgid = 0;
-  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
-}
-
-std::string describe_exit(int status) {
-  if (WIFEXITED(status)) return str("exit code ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    const int s = WTERMSIG(status);
-    const char* name = strsignal(s);
-    return str("killed by signal ", s, name ? str(" (", name, ")") : std::string());
-  }
-  return "ended abnormally";
 }
 
 // The last "step" in a log.jsonl, for the progress bar.
@@ -372,7 +323,7 @@ std::string add_kernel_peers(json& results, const fs::path& dir, double seconds,
     return cmd;
   }
   const std::string out = (dir / "peers.jsonl").string(), log = (dir / "peers.log").string();
-  ChildResult cr = run_child(argv, out, log, 0, nullptr);
+  ProcessResult cr = run_child(argv, out, log, 0, nullptr);
   std::map<std::string, json> by_case;
   std::istringstream is(read_file(out));
   std::string line;
@@ -658,7 +609,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
     };
     // Hard limit: twice the time cap plus five minutes (the trainer stops itself at the cap).
     const double timeout_s = cap > 0 ? 60 * (2 * cap + 5) : 0;
-    ChildResult cr = run_child(argv, log_out, log_out, timeout_s, tick);
+    ProcessResult cr = run_child(argv, log_out, log_out, timeout_s, tick);
     done_steps += p.planned_steps;
     if (bar) bar->update(done_steps);
     {
@@ -773,7 +724,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
     for (const auto& a : suite->kernels.args) cmd += " " + shell_quote(a);
     k["command"] = cmd;
     say(str("bench: ", suite->name, ": ", cmd));
-    ChildResult cr = run_child(argv, (dir / "ops_perf.json").string(), (dir / "output.log").string(), 0, nullptr);
+    ProcessResult cr = run_child(argv, (dir / "ops_perf.json").string(), (dir / "output.log").string(), 0, nullptr);
     const std::string text = read_file((dir / "ops_perf.json").string());
     const std::string err_text = read_file((dir / "output.log").string());
     json arr;

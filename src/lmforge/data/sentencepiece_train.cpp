@@ -13,8 +13,8 @@
 #include <fstream>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/subprocess.h"
 #include "lmforge/data/sentencepiece_tokenizer.h"
-#include "lmforge/data/subprocess.h"
 #include "lmforge/data/text_util.h"
 
 namespace lmforge::data {
