@@ -20,7 +20,6 @@
 
 #include "lmforge/bench/model_run.h"
 #include "lmforge/bench/suite.h"
-#include "lmforge/cli/subcommand.h"
 #include "lmforge/core/config.h"
 #include "lmforge/core/progress.h"
 #include "lmforge/core/signals.h"
@@ -228,11 +227,10 @@ void expand(const std::string& name, std::vector<Suite>& out, std::set<std::stri
   out.push_back(s);
 }
 
-// Why a suite cannot run here ("" = it can).
-std::string missing_pieces(const Suite& s, const std::string& data_dir) {
+// Why a suite cannot run here ("" = it can); `subcommands`: those the lmforge binary offers.
+std::string missing_pieces(const Suite& s, const std::string& data_dir, const std::vector<std::string>& subcommands) {
   std::vector<std::string> miss;
-  std::set<std::string> have;
-  for (const auto& sc : subcommands()) have.insert(sc.name);
+  const std::set<std::string> have(subcommands.begin(), subcommands.end());
   for (const auto& sc : s.requires_.subcommands)
     if (!have.count(sc)) miss.push_back(str("the `lmforge ", sc, "` subcommand is not built yet"));
   DataConfig d;
@@ -447,7 +445,7 @@ BenchOutcome run_bench(const BenchOptions& o) {
     if (!own_work && !s.include.empty()) continue;  // a pure collection such as `all`
     json srec = {{"name", s.name}, {"description", s.description}, {"budget", describe_budget(s.budget)},
                  {"text", s.text}, {"status", "ran"}};
-    std::string why = s.unavailable.empty() ? missing_pieces(s, o.data_dir) : s.unavailable;
+    std::string why = s.unavailable.empty() ? missing_pieces(s, o.data_dir, o.subcommands) : s.unavailable;
     if (why.empty() && !own_work) why = "the suite defines no models and no kernels";
     if (!why.empty()) {
       srec["status"] = "skipped";
