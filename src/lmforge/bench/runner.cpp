@@ -110,7 +110,8 @@ std::string safe_name(const std::string& s) {
   return o.empty() ? "_" : o;
 }
 
-std::string read_file(const std::string& p) {
+// A child's output file, or "" when the child never wrote it.
+std::string read_or_empty(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
@@ -323,7 +324,7 @@ std::string add_kernel_peers(json& results, const fs::path& dir, double seconds,
   const std::string out = (dir / "peers.jsonl").string(), log = (dir / "peers.log").string();
   ProcessResult cr = run_child(argv, out, log, 0, nullptr);
   std::map<std::string, json> by_case;
-  std::istringstream is(read_file(out));
+  std::istringstream is(read_or_empty(out));
   std::string line;
   while (std::getline(is, line)) {
     try {
@@ -333,7 +334,7 @@ std::string add_kernel_peers(json& results, const fs::path& dir, double seconds,
     }
   }
   if (by_case.empty()) {
-    const std::string err = tail_lines(read_file(log), 1, 300);
+    const std::string err = tail_lines(read_or_empty(log), 1, 300);
     k["peer_error"] = str("the peer produced no results (", describe_exit(cr.status), ")", err.empty() ? "" : ": " + err);
     return cmd;
   }
@@ -590,7 +591,7 @@ json planned_record(const PlannedRun& p) {
   else m["quality_metric"] = p.has_valid ? "word_ppl" : "valid_ppl", m["higher_is_better"] = false;
   return {{"suite", p.suite}, {"name", p.name}, {"status", p.plan_error.empty() ? "pending" : "failed"},
           {"error", p.plan_error}, {"command", train_command(p)}, {"run_dir", p.run_dir}, {"task", p.task},
-          {"config", p.plan_error.empty() ? read_file(run_file(p, "input.toml")) : ""},
+          {"config", p.plan_error.empty() ? read_or_empty(run_file(p, "input.toml")) : ""},
           {"metrics", m}};
 }
 
@@ -651,7 +652,7 @@ ProcessResult run_bench_one(Bench& b, const PlannedRun& p, double cap) {
   const std::string bp = run_file(p, "bench.json");
   double train_s = 0;
   try {
-    if (fs::exists(bp)) train_s = json::parse(read_file(bp))["train"].value("train_seconds", 0.0);
+    if (fs::exists(bp)) train_s = json::parse(read_or_empty(bp))["train"].value("train_seconds", 0.0);
   } catch (...) {
   }
   b.overhead_sum[p.suite] += std::max(0.0, cr.seconds - train_s) / 60.0;
@@ -668,7 +669,7 @@ json record_results(json& rec, const PlannedRun& p, const ProcessResult& cr) {
   const std::string bench_path = run_file(p, "bench.json");
   if (fs::exists(bench_path)) {
     try {
-      bench = json::parse(read_file(bench_path));
+      bench = json::parse(read_or_empty(bench_path));
     } catch (...) {
     }
   }
@@ -703,7 +704,7 @@ json record_results(json& rec, const PlannedRun& p, const ProcessResult& cr) {
   rec["curve"] = summary["curve"];
   rec["eval_curve"] = summary["eval_curve"];
   const std::string resolved = run_file(p, "config.toml");
-  if (fs::exists(resolved)) rec["config"] = read_file(resolved);
+  if (fs::exists(resolved)) rec["config"] = read_or_empty(resolved);
   return bench;
 }
 
@@ -786,7 +787,7 @@ void run_model(Bench& b, size_t i) {
   rec["status"] = "running";
   b.save();
   const ProcessResult cr = run_bench_one(b, p, cap);
-  const std::string output = read_file(run_file(p, "output.log"));
+  const std::string output = read_or_empty(run_file(p, "output.log"));
   const json bench = record_results(rec, p, cr);
   const bool exited_ok = cr.started && WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0 && bench.is_object();
   const std::string err = run_error(cr, exited_ok, output, b.exe);
@@ -859,9 +860,9 @@ void run_kernel_part(Bench& b, const Suite& suite, json& k) {
   b.say(str("bench: ", suite.name, ": ", cmd));
   ProcessResult cr = run_child(argv, (dir / "ops_perf.json").string(), (dir / "output.log").string(), 0, nullptr);
   json arr;
-  add_ops_perf_results(read_file((dir / "ops_perf.json").string()), arr, k);
+  add_ops_perf_results(read_or_empty((dir / "ops_perf.json").string()), arr, k);
   if (suite.kernels.peers && !k["results"].empty() && !stop_requested()) add_peers(b, suite, dir, k);
-  set_kernel_status(k, arr, read_file((dir / "output.log").string()), cr);
+  set_kernel_status(k, arr, read_or_empty((dir / "output.log").string()), cr);
   b.say(str("bench: ", suite.name, ": operator timings ", k["status"].get<std::string>(), ", ", k["results"].size(), " results"));
   b.save();
 }
