@@ -11,8 +11,8 @@
 
 #include "data_test_util.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/subprocess.h"
 #include "lmforge/data/sentencepiece_tokenizer.h"
-#include "lmforge/data/subprocess.h"
 #include "lmforge/data/text_util.h"
 
 namespace lmforge::data {

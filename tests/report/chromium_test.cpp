@@ -12,7 +12,7 @@
 
 #include "../test_util.h"
 #include "canned_results.h"
-#include "lmforge/data/subprocess.h"
+#include "lmforge/core/subprocess.h"
 #include "lmforge/report/html_report.h"
 
 namespace lmforge {
@@ -20,7 +20,7 @@ namespace {
 
 std::string find_chromium() {
   for (const char* name : {"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"})
-    if (data::program_on_path(name)) return name;
+    if (program_on_path(name)) return name;
   return "";
 }
 
@@ -45,7 +45,7 @@ TEST(BenchReportChromium, TableAndEveryPlotRender) {
   const std::string dom = tmp / "dom.html", err = tmp / "stderr.txt";
   int rc = std::system((chromium_command(exe, tmp / "profile1") + " --virtual-time-budget=3000 --dump-dom " + url +
                         " > " + dom + " 2> " + err).c_str());
-  ASSERT_EQ(rc, 0) << "chromium --dump-dom failed (rc " << rc << "):\n" << data::file_tail(err);
+  ASSERT_EQ(rc, 0) << "chromium --dump-dom failed (rc " << rc << "):\n" << file_tail(err);
   const std::string d = test::read_text(dom);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(d, m, std::regex("data-render-check=\"([^\"]*)\"")))
@@ -66,7 +66,7 @@ TEST(BenchReportChromium, TableAndEveryPlotRender) {
   const std::string shot = tmp / "report.png";
   rc = std::system((chromium_command(exe, tmp / "profile2") + " --window-size=1280,2400 --virtual-time-budget=3000 --screenshot=" +
                     shot + " " + url + " > /dev/null 2> " + err).c_str());
-  ASSERT_EQ(rc, 0) << "chromium --screenshot failed (rc " << rc << "):\n" << data::file_tail(err);
+  ASSERT_EQ(rc, 0) << "chromium --screenshot failed (rc " << rc << "):\n" << file_tail(err);
   const std::string png = test::read_text(shot);
   ASSERT_GT(png.size(), 20000u) << "screenshot too small to hold the table and plots";
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));

@@ -22,6 +22,7 @@ struct BenchOptions {
   std::vector<std::string> set;    // overrides for every model (after the suite's and the budget)
   std::vector<std::string> models; // only these models (by name)
   std::string exe;                 // lmforge binary for the children ("" = this process's binary)
+  std::vector<std::string> subcommands;  // what the binary offers, for suites' [requires] (cli fills it)
   std::string command;             // the command line, for the report
   bool dry_run = false;            // plan only: write the report with every run "pending"
   bool progress = true;            // progress bar with ETA (drawn only when stderr is a terminal)

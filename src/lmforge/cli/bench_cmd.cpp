@@ -62,6 +62,7 @@ int run_bench_cmd(BenchArgs& a) {
   if (a.list) return run_list();
   a.o.progress = !a.no_progress;
   a.o.command = command_line(a.o);
+  for (const auto& sc : subcommands()) a.o.subcommands.push_back(sc.name);
   BenchOutcome r = run_bench(a.o);
   std::cerr << "bench: " << r.ok << " ok, " << r.failed << " failed";
   if (r.interrupted) std::cerr << ", " << r.interrupted << " interrupted";

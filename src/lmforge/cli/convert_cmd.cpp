@@ -74,34 +74,55 @@ int run_convert(const ConvertArgs& a) {
   const std::string position = model["position"].value_or(std::string("rope"));
   LMF_REQUIRE(position == "rope" || position == "learned" || position == "none", UserError,
               "convert: teacher position '", position, "' (alibi) has no linear-attention counterpart");
-  // Converts one block spec ([model.block] or a [[model.blocks]] group) in place.
+  // Converts one block spec ([model.block] or a [[model.blocks]] group), which builds the teacher's
+  // layers first .. first + n - 1, in place: when the mixers built there can become linear
+  // attention (MixerCapabilities::linear_conversion: softmax attention, no window, no ALiBi), with
+  // their options; other blocks stay as they are.
   int64_t converted = 0;
-  auto convert_block = [&](toml::table& block) {
-    if (block["mixer"].value_or(std::string("attention")) != "attention") return;
-    toml::table att = block.contains("attention") ? *block["attention"].as_table() : toml::table{};
-    LMF_REQUIRE(att["window"].value_or(int64_t{0}) == 0, UserError, "convert: a sliding-window teacher is not supported");
+  const ModelConfig& tm = teacher.config.model;
+  auto convert_block = [&](toml::table& block, size_t first, size_t n) {
+    for (size_t i = first; i < first + n; ++i)
+      if (!teacher.model->mixer(i).capabilities().linear_conversion) {
+        log_line(str("convert: layers ", first, "..", first + n - 1, " (", tm.layers[first].mixer,
+                     ") stay as they are: that mixer cannot become linear attention"));
+        return;
+      }
+    const BlockSpec& spec = tm.layers[first];
+    const toml::node* given = spec.options.get(spec.mixer);
+    toml::table att = MixerRegistry::at(spec.mixer, spec.path).resolve(given ? *given->as_table() : toml::table{}, spec.path);
     toml::table la;
     la.insert("n_heads", att["n_heads"].value_or(int64_t{4}));
     la.insert("head_dim", att["head_dim"].value_or(int64_t{0}));
     // q, k keep the teacher's width (taylor's own default would project to 16)
     const int64_t heads = att["n_heads"].value_or(int64_t{4});
     const int64_t dh = att["head_dim"].value_or(int64_t{0}) > 0 ? att["head_dim"].value_or(int64_t{0})
-                                                                 : model["d_model"].value_or(int64_t{256}) / heads;
+                                                                 : tm.d_model / heads;
     la.insert("qk_dim", dh);
     la.insert("qkv_bias", att["qkv_bias"].value_or(true));
     la.insert("out_bias", att["out_bias"].value_or(true));
     la.insert("feature_map", a.feature_map);
     la.insert("chunk", a.chunk);
     block.insert_or_assign("mixer", "linear_attention");
-    block.erase("attention");
+    block.erase(spec.mixer);
     block.insert_or_assign("linear_attention", la);
     ++converted;
   };
-  if (model.contains("block")) convert_block(sub(model, "block"));
-  if (toml::array* groups = model["blocks"].as_array())
-    for (auto& g : *groups)
-      if (toml::table* t = g.as_table()) convert_block(*t);
-  LMF_REQUIRE(converted > 0, UserError, "convert: the teacher '", a.teacher, "' has no softmax attention block");
+  // [[model.blocks]] groups build the layers in order (each merged over [model.block]); without
+  // them [model.block] builds every layer.
+  toml::array* groups = model["blocks"].as_array();
+  if (groups && !groups->empty()) {
+    size_t first = 0;
+    for (auto& g : *groups) {
+      toml::table* t = g.as_table();
+      const size_t n = static_cast<size_t>((*t)["repeat"].value_or(int64_t{1}));
+      convert_block(*t, first, n);
+      first += n;
+    }
+  } else {
+    convert_block(sub(model, "block"), 0, tm.layers.size());
+  }
+  LMF_REQUIRE(converted > 0, UserError, "convert: the teacher '", a.teacher,
+              "' has no block that can become linear attention (softmax attention without a window or ALiBi)");
   toml::table& train_t = sub(scfg, "train");
   train_t.insert_or_assign("steps", a.finetune_steps);
   // The teacher's wall-clock cap described its own run; the fine-tune is bounded by its steps

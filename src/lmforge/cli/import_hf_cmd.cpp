@@ -1,6 +1,7 @@
 // `lmforge import-hf --from HF_DIR --out RUN_DIR`: turns a Hugging Face BERT or GPT-2 checkpoint
 // (config.json + model.safetensors, + vocab.txt for BERT) into a run directory of ours, so that
 // `lmforge glue --checkpoint RUN_DIR` fine-tunes it (models/hf_import.h has the name mapping).
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "lmforge/data/wordpiece.h"
 #include "lmforge/models/hf_import.h"
 #include "lmforge/train/checkpoint.h"
+#include "lmforge/train/run_config.h"
 
 namespace lmforge {
 namespace {
@@ -23,14 +25,31 @@ struct ImportArgs {
   std::string from, out;
 };
 
+// The run directory's config: the imported model, the objective it was pretrained with (BERT: MLM
+// with its own WordPiece vocabulary; GPT-2: next-token LM) and seq_len 128 (at most its positions).
+RunConfig imported_run_config(const HfImport& r, const std::string& from) {
+  RunConfig c;
+  c.model = r.config;
+  if (r.family == "bert") {
+    c.data.task = "mlm";
+    c.data.tokenizer.kind = "wordpiece";
+    c.data.tokenizer.vocab = (fs::path(from) / "vocab.txt").string();
+  } else {
+    c.data.task = "lm";
+  }
+  c.train.seq_len = std::min<int64_t>(c.model.max_seq_len, 128);
+  return c;
+}
+
 int run_import(const ImportArgs& a) {
   LMF_REQUIRE(!fs::exists(fs::path(a.out) / "checkpoint"), UserError, "run directory '", a.out,
               "' already holds a checkpoint; choose another --out");
   HfImport r = import_hf(a.from);
   fs::create_directories(a.out);
   nlohmann::json state = {{"step", 0}, {"tokens", 0}, {"imported_from", a.from}, {"family", r.family}};
-  save_checkpoint(a.out, *r.model, nullptr, state, run_config_to_toml(r.config));
-  write_file_atomic((fs::path(a.out) / "config.toml").string(), to_toml_string(run_config_to_toml(r.config)));
+  const toml::table config = run_config_to_toml(imported_run_config(r, a.from));
+  save_checkpoint(a.out, *r.model, nullptr, state, config);
+  write_file_atomic((fs::path(a.out) / "config.toml").string(), to_toml_string(config));
   if (r.family == "bert") {
     const std::string vocab = (fs::path(a.from) / "vocab.txt").string();
     LMF_REQUIRE(fs::exists(vocab), InputError, "HF checkpoint '", a.from, "': vocab.txt is missing");

@@ -14,8 +14,8 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/core/file_io.h"
+#include "lmforge/core/subprocess.h"
 #include "lmforge/data/sentencepiece_tokenizer.h"
-#include "lmforge/data/subprocess.h"
 #include "lmforge/data/text_util.h"
 
 namespace lmforge::data {

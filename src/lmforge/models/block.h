@@ -15,6 +15,7 @@ class Block : public torch::nn::Module {
   at::Tensor step(const at::Tensor& x, MixerState& state, ForwardContext& ctx);
   double flops_per_token(int64_t seq_len) const;
   Mixer& mixer() { return *mixer_; }
+  const Mixer& mixer() const { return *mixer_; }
 
  private:
   template <class MixFn>

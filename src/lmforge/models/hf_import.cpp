@@ -129,8 +129,7 @@ HfImport import_hf(const std::string& dir) {
   if (r.family == "bert") {
     const std::string act = c.value("hidden_act", "gelu");
     LMF_REQUIRE(act == "gelu", InputError, "file ", cfg_path, ": hidden_act '", act, "' is not supported (gelu)");
-    toml_text = str("[data]\ntask = \"mlm\"\n[data.tokenizer]\nkind = \"wordpiece\"\nvocab = \"",
-                    (fs::path(dir) / "vocab.txt").string(), "\"\n[model]\nkind = \"encoder\"\nvocab_size = ", need("vocab_size"),
+    toml_text = str("[model]\nkind = \"encoder\"\nvocab_size = ", need("vocab_size"),
                     "\nd_model = ", need("hidden_size"), "\nn_layers = ", need("num_hidden_layers"),
                     "\nmax_seq_len = ", need("max_position_embeddings"), "\nposition = \"learned\"\ntype_vocab_size = ",
                     c.value("type_vocab_size", 2), "\nembed_norm = true\nfinal_norm = false\ntie_embeddings = true\n",
@@ -141,7 +140,7 @@ HfImport import_hf(const std::string& dir) {
   } else if (r.family == "gpt2") {
     const int64_t d = need("n_embd");
     const int64_t inner = c.contains("n_inner") && c["n_inner"].is_number_integer() ? c["n_inner"].get<int64_t>() : 4 * d;
-    toml_text = str("[data]\ntask = \"lm\"\n[model]\nkind = \"decoder\"\nvocab_size = ", need("vocab_size"), "\nd_model = ", d,
+    toml_text = str("[model]\nkind = \"decoder\"\nvocab_size = ", need("vocab_size"), "\nd_model = ", d,
                     "\nn_layers = ", need("n_layer"), "\nmax_seq_len = ", need("n_positions"),
                     "\nposition = \"learned\"\nfinal_norm = true\ntie_embeddings = true\n",
                     "[model.block]\nmixer = \"attention\"\nnorm = \"layernorm\"\nffn = \"mlp\"\nnorm_position = \"pre\"\n",
@@ -150,18 +149,16 @@ HfImport import_hf(const std::string& dir) {
   } else {
     throw InputError(str("file ", cfg_path, ": model_type '", r.family, "' is not supported (bert, gpt2)"));
   }
-  const int64_t max_pos = r.family == "bert" ? need("max_position_embeddings") : need("n_positions");
-  toml_text += str("[train]\nseq_len = ", std::min<int64_t>(max_pos, 128), "\n");
   toml::table t;
   try {
     t = toml::parse(toml_text);
   } catch (const toml::parse_error& e) {
     throw InputError(str("HF checkpoint '", dir, "': cannot build a config (", e.description(), ")"));
   }
-  r.config = parse_run_config(t);
-  r.model = std::make_shared<LanguageModel>(r.config.model);
+  r.config = parse_model_config(t["model"].as_table(), "model");
+  r.model = std::make_shared<LanguageModel>(r.config);
   std::map<std::string, at::Tensor> hf = read_safetensors(st_path);
-  std::map<std::string, at::Tensor> mapped = map_hf_names(r.family, hf, r.config.model.n_layers, &r.skipped, &r.pooler);
+  std::map<std::string, at::Tensor> mapped = map_hf_names(r.family, hf, r.config.n_layers, &r.skipped, &r.pooler);
   assign_named_tensors(*r.model, mapped, st_path);
   return r;
 }

@@ -23,13 +23,12 @@
 #include <vector>
 
 #include "lmforge/models/language_model.h"
-#include "lmforge/train/run_config.h"
 
 namespace lmforge {
 
 struct HfImport {
   std::string family;  // bert | gpt2
-  RunConfig config;    // a run config whose [model] rebuilds the model
+  ModelConfig config;  // rebuilds the model; `lmforge import-hf` wraps it in a run config
   std::shared_ptr<LanguageModel> model;
   std::map<std::string, at::Tensor> pooler;  // BERT: weight, bias of pooler.dense (if present)
   std::vector<std::string> skipped;          // tensors of the file that were not used

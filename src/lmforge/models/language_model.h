@@ -25,6 +25,8 @@ class LanguageModel : public torch::nn::Module {
   at::Tensor step(const at::Tensor& tokens, std::vector<std::unique_ptr<MixerState>>& states, ForwardContext& ctx);
 
   const ModelConfig& config() const { return cfg_; }
+  // Layer i's mixer, e.g. for what it supports (capabilities()).
+  const Mixer& mixer(size_t layer) const { return blocks_.at(layer)->mixer(); }
   int64_t num_parameters() const;
   // Training FLOPs per token (forward + backward = 3x forward), for MFU.
   double train_flops_per_token(int64_t seq_len) const;

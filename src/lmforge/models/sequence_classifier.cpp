@@ -12,7 +12,8 @@ SequenceClassifier::SequenceClassifier(std::shared_ptr<LanguageModel> backbone, 
   const double std = backbone_->config().init_std;
   pooler_ = register_module("pooler", std::make_shared<Dense>(d, d, true, std));
   head_ = register_module("head", std::make_shared<Dense>(d, num_outputs, true, std));
-  for (const auto& b : backbone_->config().layers) unpad_ok_ = unpad_ok_ && b.mixer == "attention";
+  for (size_t i = 0; i < backbone_->config().layers.size(); ++i)
+    unpad_ok_ = unpad_ok_ && backbone_->mixer(i).capabilities().unpadding;
 }
 
 at::Tensor SequenceClassifier::forward(const at::Tensor& ids, const at::Tensor& segments, const at::Tensor& key_padding) {

@@ -17,7 +17,8 @@ class SequenceClassifier : public torch::nn::Module {
   // Unpadding (MosaicBERT, Portes et al. 2023): with a key_padding mask, embeddings, norms,
   // feed-forwards and the attention projections run on the nnz real tokens only, packed as
   // (1, nnz, D); attention pads q, k, v back to (B, L) and masks padded keys. Needs every mixer to
-  // be "attention" (others fall back to the padded path). Same results as padded, less compute.
+  // support it (MixerCapabilities::unpadding; otherwise the padded path runs). Same results as
+  // padded, less compute.
   void set_unpad(bool on) { unpad_ = on && unpad_ok_; }
   bool unpad() const { return unpad_; }
   // ids, segments (B, L) int64; key_padding (B, L) bool (true = real token) or undefined.

@@ -111,6 +111,15 @@ at::Tensor Attention::step(const at::Tensor& x, MixerState& state, ForwardContex
   return y;
 }
 
+MixerCapabilities Attention::capabilities() const {
+  MixerCapabilities c;
+  c.unpadding = true;  // attend() pads the packed projections back to (B, L) for the core
+  c.kv_cache = true;
+  // linear_attention has no window and no ALiBi, and rotates with base 10000 only.
+  c.linear_conversion = opt_.window == 0 && lc_.position != "alibi" && (lc_.position != "rope" || opt_.rope_base == 10000.0);
+  return c;
+}
+
 double Attention::flops_per_token(int64_t seq_len) const {
   const double inner = static_cast<double>(dh_ * opt_.n_heads), d = static_cast<double>(lc_.d_model);
   double keys = opt_.window > 0 ? std::min<double>(opt_.window, seq_len) : seq_len;

@@ -42,6 +42,7 @@ class Attention : public Mixer {
   std::unique_ptr<MixerState> new_state() const override;
   at::Tensor step(const at::Tensor& x, MixerState& state, ForwardContext& ctx) override;
   double flops_per_token(int64_t seq_len) const override;
+  MixerCapabilities capabilities() const override;
 
  private:
   at::Tensor attend(const at::Tensor& x, const at::Tensor& k_past, const at::Tensor& v_past, ForwardContext& ctx,

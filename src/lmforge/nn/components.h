@@ -20,11 +20,33 @@ struct MixerState {
   virtual ~MixerState() = default;
 };
 
+// What a mixer supports beyond forward() (B, L, D) -> (B, L, D) and the default step(). Callers
+// ask the built mixer instead of checking its name; each mixer states its own truthfully, as built
+// with its options, and tests/nn/capabilities_test.cpp checks every registered one.
+struct MixerCapabilities {
+  // forward() takes unpadded input (MosaicBERT; SequenceClassifier::set_unpad): x (1, nnz, D) holds
+  // the real tokens of a (B, L) batch packed row-major, ctx.carry["unpad_index"] their flat indices
+  // and ctx.key_padding the (B, L) mask; the result equals the padded forward at the real tokens.
+  bool unpadding = false;
+  // step() keeps the keys and values of earlier tokens (a KV cache, trimmed to the window of a
+  // local layer) instead of recomputing the history.
+  bool kv_cache = false;
+  // step() carries a fixed-size recurrent state: a token costs the same at any context length.
+  bool recurrent_step = false;
+  // Softmax attention over a fused [q | k | v] projection `qkv` and an output projection `out`,
+  // with attention's options n_heads, head_dim, qkv_bias, out_bias: `lmforge convert` turns it into
+  // linear_attention with the same weights, which in distillation mode reproduces it exactly.
+  bool linear_conversion = false;
+};
+
 class Mixer : public torch::nn::Module {
  public:
   static constexpr const char* kKind = "mixer";
   // x: (B, L, D) -> (B, L, D).
   virtual at::Tensor forward(const at::Tensor& x, ForwardContext& ctx) = 0;
+
+  // What this mixer supports (none of the above unless it says so).
+  virtual MixerCapabilities capabilities() const { return {}; }
 
   // Incremental decoding: x holds the next tokens (B, L_new, D) and `state` what the earlier ones
   // left. The default keeps the whole input history and recomputes, so every mixer can generate;

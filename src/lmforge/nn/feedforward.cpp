@@ -5,24 +5,11 @@
 // For glu the two input projections are one fused matrix [Wg; Wu] so one GEMM reads x once.
 #include <cmath>
 
-#include "lmforge/nn/activation.h"
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/dense.h"
+#include "lmforge/ops/activation.h"
 
 namespace lmforge {
-
-at::Tensor activation(const at::Tensor& x, const std::string& name) {
-  if (name == "gelu") return at::gelu(x);
-  if (name == "gelu_tanh") return at::gelu(x, "tanh");
-  if (name == "relu") return at::relu(x);
-  if (name == "silu") return at::silu(x);
-  throw ConfigError(str("unknown activation '", name, "' (gelu, gelu_tanh, relu, silu)"));
-}
-
-void check_activation(const std::string& a, const std::string& key) {
-  LMF_REQUIRE(a == "gelu" || a == "gelu_tanh" || a == "relu" || a == "silu", ConfigError, key, ": unknown activation '", a,
-              "' (gelu, gelu_tanh, relu, silu)");
-}
 
 struct FfnOptions {
   double mult = 4.0;       // hidden width = mult * d_model (rounded)

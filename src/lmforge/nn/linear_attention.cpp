@@ -225,6 +225,12 @@ at::Tensor LinearAttentionMixer::step(const at::Tensor& x, MixerState& state, Fo
   return output(y, x);
 }
 
+MixerCapabilities LinearAttentionMixer::capabilities() const {
+  MixerCapabilities c;
+  c.recurrent_step = true;  // (S, z) per head
+  return c;
+}
+
 double LinearAttentionMixer::flops_per_token(int64_t seq_len) const {
   const double d = static_cast<double>(lc_.d_model), H = static_cast<double>(opt_.n_heads);
   const double F = static_cast<double>(phi_q_->dim()), C = static_cast<double>(std::min(opt_.chunk, seq_len));

@@ -71,6 +71,7 @@ class LinearAttentionMixer : public Mixer {
   std::unique_ptr<MixerState> new_state() const override;
   at::Tensor step(const at::Tensor& x, MixerState& state, ForwardContext& ctx) override;
   double flops_per_token(int64_t seq_len) const override;
+  MixerCapabilities capabilities() const override;
 
   // The feature-mapped queries and keys (B, H, L, F) and values (B, H, L, Dv), fp32; for the
   // attention-distillation loss of `lmforge convert` and for tests.

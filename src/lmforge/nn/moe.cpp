@@ -1,5 +1,4 @@
 // Sparse mixture of experts and MomentumSMoE; see moe.h for the formulas.
-#include "lmforge/nn/activation.h"
 #include "lmforge/nn/moe.h"
 
 #include <cmath>
@@ -7,6 +6,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "lmforge/core/error.h"
+#include "lmforge/ops/activation.h"
 #include "lmforge/ops/moe_dispatch/op.h"
 
 namespace lmforge {

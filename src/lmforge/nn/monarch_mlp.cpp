@@ -5,9 +5,9 @@
 // from mlp's fc1.weight / fc2.weight.
 #include <cmath>
 
-#include "lmforge/nn/activation.h"
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/monarch_linear.h"
+#include "lmforge/ops/activation.h"
 
 namespace lmforge {
 

@@ -10,9 +10,9 @@
 #include <cmath>
 
 #include "lmforge/core/error.h"
-#include "lmforge/nn/activation.h"
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/sparse_ift.h"
+#include "lmforge/ops/activation.h"
 
 namespace lmforge {
 

@@ -276,23 +276,20 @@ std::string render_markdown(const json& r) {
   return os.str();
 }
 
-std::string render_html(const json& r) {
-  const json runs = r.value("runs", json::array());
-  const json suites = r.value("suites", json::array());
-  const json kernels = r.value("kernels", json::array());
-  const std::string title = text(r, "title", "lmforge benchmark report");
-  // One colour per model name, the same in every plot.
-  std::map<std::string, std::string> colour;
-  for (const auto& run : runs) {
-    const std::string n = text(run, "name");
-    if (!colour.count(n)) colour[n] = palette(colour.size());
-  }
+namespace {
 
-  std::ostringstream os;
+// --- render_html, section by section -------------------------------------------------------------
+
+// The document's head (title, style) and the page title.
+void html_head(std::ostringstream& os, const std::string& title) {
   os << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
      << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
      << "<title>" << html_escape(title) << "</title>\n<style>" << kCss << "</style>\n</head>\n<body>\n";
   os << "<h1>" << html_escape(title) << "</h1>\n";
+}
+
+// The bench's status (still running, interrupted, complete), when, on what, with which command.
+void html_status(std::ostringstream& os, const json& r) {
   const std::string status = text(r, "status", "complete");
   const json host = r.value("host", json::object());
   os << "<p class=\"meta\">status: <span class=\"badge " << status_class(status == "complete" ? "ok" : status) << "\">"
@@ -303,225 +300,277 @@ std::string render_html(const json& r) {
      << "<br>lmforge " << html_escape(text(host, "version")) << " (LibTorch " << html_escape(text(host, "torch")) << ") on "
      << html_escape(text(host, "cpu")) << ", " << html_escape(text(host, "threads")) << " threads"
      << "<br>command: <code>" << html_escape(text(r, "command")) << "</code></p>\n";
+}
 
-  // Suites and why any were skipped.
-  if (!suites.empty()) {
-    os << "<h2>Suites</h2>\n<ul class=\"suites\">\n";
-    for (const auto& s : suites) {
-      os << "<li><b>" << html_escape(text(s, "name")) << "</b>: " << html_escape(text(s, "description"));
-      const std::string st = text(s, "status");
-      if (st == "skipped") os << " <span class=\"badge skipped\">skipped</span> " << html_escape(text(s, "reason"));
-      const std::string b = text(s, "budget");
-      if (!b.empty()) os << " <span class=\"note\">budget per model: " << html_escape(b) << "</span>";
-      os << "</li>\n";
-    }
-    os << "</ul>\n";
+// The suites, their budgets and why any were skipped.
+void html_suites(std::ostringstream& os, const json& suites) {
+  if (suites.empty()) return;
+  os << "<h2>Suites</h2>\n<ul class=\"suites\">\n";
+  for (const auto& s : suites) {
+    os << "<li><b>" << html_escape(text(s, "name")) << "</b>: " << html_escape(text(s, "description"));
+    const std::string st = text(s, "status");
+    if (st == "skipped") os << " <span class=\"badge skipped\">skipped</span> " << html_escape(text(s, "reason"));
+    const std::string b = text(s, "budget");
+    if (!b.empty()) os << " <span class=\"note\">budget per model: " << html_escape(b) << "</span>";
+    os << "</li>\n";
   }
+  os << "</ul>\n";
+}
 
-  // Results table.
+// One row of the results table: a run's status, quality, cost and speed, error or note.
+void html_result_row(std::ostringstream& os, const json& run) {
+  const json m = run.value("metrics", json::object());
+  const std::string st = text(run, "status");
+  const std::string name = text(run, "name"), suite = text(run, "suite");
+  const double steps = num(m, "steps"), planned = num(m, "planned_steps");
+  std::string steps_shown = std::isfinite(steps) ? fixed(steps, 0) : "";
+  if (std::isfinite(planned) && (!std::isfinite(steps) || steps != planned)) steps_shown += "/" + fixed(planned, 0);
+  const double qv = num(m, "quality");
+  const std::string metric = text(m, "quality_metric");
+  os << "<tr class=\"status-" << status_class(st) << "\" data-model=\"" << html_escape(name) << "\">" << tcell(suite)
+     << "<td data-v=\"" << html_escape(name) << "\"><a href=\"#" << anchor(suite, name) << "\">" << html_escape(name)
+     << "</a></td>" << "<td data-v=\"" << html_escape(st) << "\"><span class=\"badge " << status_class(st) << "\">"
+     << html_escape(st) << "</span></td>" << tcell(metric)
+     << cell(qv, std::isfinite(qv) ? (metric == "accuracy" ? fixed(100 * qv, 1) + "%" : fixed(qv, 2)) : "")
+     << cell(num(m, "parameters"), short_number(num(m, "parameters")))
+     << cell(num(m, "train_flops_per_token") / 1e9, fixed(num(m, "train_flops_per_token") / 1e9, 4))
+     << cell(num(m, "train_tokens_per_s"), fixed(num(m, "train_tokens_per_s"), 0))
+     << cell(num(m, "infer_tokens_per_s"), fixed(num(m, "infer_tokens_per_s"), 0))
+     << cell(num(m, "peak_rss_mb"), fixed(num(m, "peak_rss_mb"), 0)) << cell(steps, steps_shown)
+     << cell(num(m, "train_seconds"), fixed(num(m, "train_seconds"), 1));
+  std::string err = text(run, "error");
+  const std::string note = text(run, "note");
+  os << "<td class=\"err\" data-v=\"" << html_escape(err + note) << "\">" << html_escape(err);
+  if (!note.empty()) os << (err.empty() ? "" : "<br>") << "<span class=\"note\">" << html_escape(note) << "</span>";
+  os << "</td></tr>\n";
+}
+
+// The sortable results table, one row per run, with what its columns mean.
+void html_results(std::ostringstream& os, const json& runs) {
   os << "<h2>Results</h2>\n";
   if (runs.empty()) {
     os << "<p>No model runs.</p>\n";
-  } else {
-    os << "<p class=\"note\">Click a column to sort. Quality is MQAR answer accuracy (higher is better), "
-          "word-level perplexity on the validation prefix (lower is better) or the mean GLUE dev score (higher is better). Throughput: training tokens/s "
-          "(median over logged steps) and inference tokens/s (best no-grad forward of a training batch). "
-          "Peak memory: the run's process high-water mark (VmHWM / max RSS).</p>\n";
-    os << "<table class=\"results\" id=\"results\">\n<thead><tr><th>suite</th><th>model</th><th>status</th>"
-          "<th>quality metric</th><th>quality</th><th>params</th><th>train GFLOP/token</th><th>train tok/s</th>"
-          "<th>infer tok/s</th><th>peak MB</th><th>steps</th><th>train s</th><th>error / note</th></tr></thead>\n<tbody>\n";
-    for (const auto& run : runs) {
-      const json m = run.value("metrics", json::object());
-      const std::string st = text(run, "status");
-      const std::string name = text(run, "name"), suite = text(run, "suite");
-      const double steps = num(m, "steps"), planned = num(m, "planned_steps");
-      std::string steps_shown = std::isfinite(steps) ? fixed(steps, 0) : "";
-      if (std::isfinite(planned) && (!std::isfinite(steps) || steps != planned)) steps_shown += "/" + fixed(planned, 0);
-      const double qv = num(m, "quality");
-      const std::string metric = text(m, "quality_metric");
-      os << "<tr class=\"status-" << status_class(st) << "\" data-model=\"" << html_escape(name) << "\">" << tcell(suite)
-         << "<td data-v=\"" << html_escape(name) << "\"><a href=\"#" << anchor(suite, name) << "\">" << html_escape(name)
-         << "</a></td>" << "<td data-v=\"" << html_escape(st) << "\"><span class=\"badge " << status_class(st) << "\">"
-         << html_escape(st) << "</span></td>" << tcell(metric)
-         << cell(qv, std::isfinite(qv) ? (metric == "accuracy" ? fixed(100 * qv, 1) + "%" : fixed(qv, 2)) : "")
-         << cell(num(m, "parameters"), short_number(num(m, "parameters")))
-         << cell(num(m, "train_flops_per_token") / 1e9, fixed(num(m, "train_flops_per_token") / 1e9, 4))
-         << cell(num(m, "train_tokens_per_s"), fixed(num(m, "train_tokens_per_s"), 0))
-         << cell(num(m, "infer_tokens_per_s"), fixed(num(m, "infer_tokens_per_s"), 0))
-         << cell(num(m, "peak_rss_mb"), fixed(num(m, "peak_rss_mb"), 0)) << cell(steps, steps_shown)
-         << cell(num(m, "train_seconds"), fixed(num(m, "train_seconds"), 1));
-      std::string err = text(run, "error");
-      const std::string note = text(run, "note");
-      os << "<td class=\"err\" data-v=\"" << html_escape(err + note) << "\">" << html_escape(err);
-      if (!note.empty()) os << (err.empty() ? "" : "<br>") << "<span class=\"note\">" << html_escape(note) << "</span>";
-      os << "</td></tr>\n";
-    }
-    os << "</tbody>\n</table>\n";
+    return;
   }
-  const GlueGrid glue = glue_grid(runs);
-  if (!glue.rows.empty()) {
-    os << "<h2>GLUE dev scores</h2>\n<p class=\"note\">Metrics x100 as GLUE defines them (CoLA MCC, MRPC/QQP F1 and "
-          "accuracy, STS-B Pearson and Spearman, accuracy otherwise); mean = mean of the task scores run.</p>\n"
-          "<table class=\"results\" id=\"glue\">\n<thead><tr><th>model</th>";
-    for (const auto& t : glue.tasks) os << "<th>" << html_escape(t) << "</th>";
-    os << "</tr></thead>\n<tbody>\n";
-    for (const auto& [name, row] : glue.rows) {
-      os << "<tr>" << tcell(name);
-      for (const auto& t : glue.tasks) os << tcell(row.count(t) ? row.at(t) : "");
-      os << "</tr>\n";
-    }
-    os << "</tbody>\n</table>\n";
-  }
+  os << "<p class=\"note\">Click a column to sort. Quality is MQAR answer accuracy (higher is better), "
+        "word-level perplexity on the validation prefix (lower is better) or the mean GLUE dev score (higher is better). Throughput: training tokens/s "
+        "(median over logged steps) and inference tokens/s (best no-grad forward of a training batch). "
+        "Peak memory: the run's process high-water mark (VmHWM / max RSS).</p>\n";
+  os << "<table class=\"results\" id=\"results\">\n<thead><tr><th>suite</th><th>model</th><th>status</th>"
+        "<th>quality metric</th><th>quality</th><th>params</th><th>train GFLOP/token</th><th>train tok/s</th>"
+        "<th>infer tok/s</th><th>peak MB</th><th>steps</th><th>train s</th><th>error / note</th></tr></thead>\n<tbody>\n";
+  for (const auto& run : runs) html_result_row(os, run);
+  os << "</tbody>\n</table>\n";
+}
 
-  // Plots per suite that has runs.
+// The GLUE dev scores per model and task, when runs have them.
+void html_glue(std::ostringstream& os, const json& runs) {
+  const GlueGrid glue = glue_grid(runs);
+  if (glue.rows.empty()) return;
+  os << "<h2>GLUE dev scores</h2>\n<p class=\"note\">Metrics x100 as GLUE defines them (CoLA MCC, MRPC/QQP F1 and "
+        "accuracy, STS-B Pearson and Spearman, accuracy otherwise); mean = mean of the task scores run.</p>\n"
+        "<table class=\"results\" id=\"glue\">\n<thead><tr><th>model</th>";
+  for (const auto& t : glue.tasks) os << "<th>" << html_escape(t) << "</th>";
+  os << "</tr></thead>\n<tbody>\n";
+  for (const auto& [name, row] : glue.rows) {
+    os << "<tr>" << tcell(name);
+    for (const auto& t : glue.tasks) os << tcell(row.count(t) ? row.at(t) : "");
+    os << "</tr>\n";
+  }
+  os << "</tbody>\n</table>\n";
+}
+
+// Suite s's two plots: every run's training-loss curve, and quality against training throughput
+// (the Pareto front marked). `colour`: one colour per model name, the same in every plot.
+void html_suite_plots(std::ostringstream& os, const std::string& s, const json& runs,
+                      const std::map<std::string, std::string>& colour) {
+  std::vector<Series> loss, quality;
+  std::string metric;
+  bool higher = true;
+  for (const auto& run : runs) {
+    if (text(run, "suite") != s) continue;
+    const std::string name = text(run, "name"), st = text(run, "status");
+    const json m = run.value("metrics", json::object());
+    const json c = run.value("curve", json::object());
+    Series l{name, colour.at(name), nums(c, "step"), nums(c, "loss"), st != "ok", st == "ok" ? "" : "(" + st + ")"};
+    loss.push_back(l);
+    Series q{name, colour.at(name), {}, {}, false, l.note};
+    const double qv = num(m, "quality"), tps = num(m, "train_tokens_per_s");
+    if (std::isfinite(qv) && std::isfinite(tps) && st == "ok") q.x = {tps}, q.y = {qv};
+    else if (st == "ok") q.note = "(no measurement)";
+    if (metric.empty() && m.contains("quality_metric")) {
+      metric = text(m, "quality_metric");
+      higher = m.value("higher_is_better", true);
+    }
+    quality.push_back(q);
+  }
+  os << "<h2>Suite " << html_escape(s) << "</h2>\n<div class=\"plots\">\n";
+  ChartOptions lo;
+  lo.plot = "loss-" + s;
+  lo.title = s + ": training loss";
+  lo.x_label = "step";
+  lo.y_label = "training loss";
+  os << chart(loss, lo);
+  ChartOptions qo;
+  qo.plot = "pareto-" + s;
+  qo.title = s + ": " + quality_label(metric) + " vs training throughput";
+  qo.x_label = "training tokens/s";
+  qo.y_label = quality_label(metric) + (higher ? " (higher is better)" : " (lower is better)");
+  qo.lines = false;
+  qo.pareto = true;
+  qo.higher_is_better = higher;
+  qo.label_points = true;
+  qo.log_x = true;
+  qo.log_y = metric == "word_ppl" || metric == "valid_ppl";
+  os << chart(quality, qo);
+  os << "</div>\n";
+}
+
+// The plots of every suite that has runs, in the order the suites first appear.
+void html_plots(std::ostringstream& os, const json& runs, const std::map<std::string, std::string>& colour) {
   std::vector<std::string> suite_order;
   for (const auto& run : runs) {
     const std::string s = text(run, "suite");
     if (std::find(suite_order.begin(), suite_order.end(), s) == suite_order.end()) suite_order.push_back(s);
   }
-  for (const std::string& s : suite_order) {
-    std::vector<Series> loss, quality;
-    std::string metric;
-    bool higher = true;
-    for (const auto& run : runs) {
-      if (text(run, "suite") != s) continue;
-      const std::string name = text(run, "name"), st = text(run, "status");
-      const json m = run.value("metrics", json::object());
-      const json c = run.value("curve", json::object());
-      Series l{name, colour[name], nums(c, "step"), nums(c, "loss"), st != "ok", st == "ok" ? "" : "(" + st + ")"};
-      loss.push_back(l);
-      Series q{name, colour[name], {}, {}, false, l.note};
-      const double qv = num(m, "quality"), tps = num(m, "train_tokens_per_s");
-      if (std::isfinite(qv) && std::isfinite(tps) && st == "ok") q.x = {tps}, q.y = {qv};
-      else if (st == "ok") q.note = "(no measurement)";
-      if (metric.empty() && m.contains("quality_metric")) {
-        metric = text(m, "quality_metric");
-        higher = m.value("higher_is_better", true);
-      }
-      quality.push_back(q);
-    }
-    os << "<h2>Suite " << html_escape(s) << "</h2>\n<div class=\"plots\">\n";
-    ChartOptions lo;
-    lo.plot = "loss-" + s;
-    lo.title = s + ": training loss";
-    lo.x_label = "step";
-    lo.y_label = "training loss";
-    os << chart(loss, lo);
-    ChartOptions qo;
-    qo.plot = "pareto-" + s;
-    qo.title = s + ": " + quality_label(metric) + " vs training throughput";
-    qo.x_label = "training tokens/s";
-    qo.y_label = quality_label(metric) + (higher ? " (higher is better)" : " (lower is better)");
-    qo.lines = false;
-    qo.pareto = true;
-    qo.higher_is_better = higher;
-    qo.label_points = true;
-    qo.log_x = true;
-    qo.log_y = metric == "word_ppl" || metric == "valid_ppl";
-    os << chart(quality, qo);
-    os << "</div>\n";
-  }
+  for (const std::string& s : suite_order) html_suite_plots(os, s, runs, colour);
+}
 
-  // Kernels.
-  for (const auto& k : kernels) {
-    const std::string st = text(k, "status");
-    os << "<h2>Kernels (" << html_escape(text(k, "suite")) << ")</h2>\n<p class=\"meta\">status: <span class=\"badge "
-       << status_class(st) << "\">" << html_escape(st) << "</span> " << html_escape(text(k, "error"))
-       << "<br>command: <code>" << html_escape(text(k, "command")) << "</code></p>\n";
-    const json res = k.value("results", json::array());
-    if (res.empty()) continue;
-    // Speed-ups by sequence length, one series per op/variant/dtype/pass: against the PyTorch peer
-    // (when it ran) and against the plain-ATen reference.
-    auto speedup_chart = [&](const char* fwd_key, const char* fb_key, const std::string& plot, const std::string& title,
-                             const std::string& y_label) {
-      std::map<std::string, Series> by;
-      std::vector<std::string> order;
-      auto add = [&](const std::string& key, double L, double v) {
-        if (!by.count(key)) {
-          order.push_back(key);
-          by[key] = Series{key, palette(order.size() - 1), {}, {}};
-        }
-        by[key].x.push_back(L), by[key].y.push_back(v);
-      };
-      for (const auto& x : res) {
-        const double L = num(x, "seq_len");
-        if (!(L > 0)) continue;
-        const std::string base = text(x, "op") + " " + shape_without_seq_len(text(x, "shape")) + " " + text(x, "dtype");
-        if (std::isfinite(num(x, fwd_key))) add(base + " fwd", L, num(x, fwd_key));
-        if (std::isfinite(num(x, fb_key))) add(base + " fwd+bwd", L, num(x, fb_key));
-      }
-      if (order.empty()) return;
-      std::vector<Series> ser;
-      for (const auto& key : order) {
-        Series sr = by[key];
-        std::vector<size_t> idx(sr.x.size());
-        for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-        std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return sr.x[a] < sr.x[b]; });
-        Series sorted{sr.name, sr.color, {}, {}, key.find("fwd+bwd") != std::string::npos};
-        for (size_t i : idx) sorted.x.push_back(sr.x[i]), sorted.y.push_back(sr.y[i]);
-        ser.push_back(sorted);
-      }
-      ChartOptions ko;
-      ko.plot = plot;
-      ko.title = title;
-      ko.x_label = "sequence length";
-      ko.y_label = y_label;
-      ko.log_x = true;
-      ko.markers = true;
-      ko.width = 860;
-      os << "<div class=\"plots\">" << chart(ser, ko) << "</div>\n";
-    };
-    speedup_chart("speedup_peer", "speedup_peer_fb", "kernels-peer-" + text(k, "suite"),
-                  "fused operator speed-up over its PyTorch peer", "speed-up (peer ms / fused ms)");
-    speedup_chart("speedup", "speedup_fb", "kernels-" + text(k, "suite"), "fused operator speed-up over the plain-ATen reference",
-                  "speed-up (reference ms / fused ms)");
-    if (!text(k, "peer_command").empty())
-      os << "<p class=\"meta\">peer: <code>" << html_escape(text(k, "peer_command")) << "</code> "
-         << html_escape(text(k, "peer_error")) << "</p>\n";
-    os << "<table class=\"results\"><thead><tr><th>op</th><th>shape</th><th>dtype</th><th>isa</th><th>L</th>"
-          "<th>fwd ms</th><th>ref fwd ms</th><th>vs ref</th><th>fwd+bwd ms</th><th>ref fwd+bwd ms</th>"
-          "<th>vs ref</th><th>peer fwd ms</th><th>vs peer</th><th>peer fwd+bwd ms</th><th>vs peer</th>"
-          "<th>MB</th><th>peer MB</th><th>GFLOP/s</th><th>peer</th></tr></thead><tbody>\n";
-    for (const auto& x : res) {
-      std::string peer = text(x, "peer");
-      if (!text(x, "peer_skipped").empty()) peer = "skipped: " + text(x, "peer_skipped");
-      if (!text(x, "peer_error").empty()) peer = "error: " + text(x, "peer_error");
-      os << "<tr>" << tcell(text(x, "op")) << tcell(text(x, "shape")) << tcell(text(x, "dtype")) << tcell(text(x, "isa"))
-         << cell(num(x, "seq_len"), fixed(num(x, "seq_len"), 0)) << cell(num(x, "ms"), fixed(num(x, "ms"), 3))
-         << cell(num(x, "ref_ms"), fixed(num(x, "ref_ms"), 3)) << cell(num(x, "speedup"), fixed(num(x, "speedup"), 2))
-         << cell(num(x, "ms_fb"), fixed(num(x, "ms_fb"), 3)) << cell(num(x, "ref_ms_fb"), fixed(num(x, "ref_ms_fb"), 3))
-         << cell(num(x, "speedup_fb"), fixed(num(x, "speedup_fb"), 2)) << cell(num(x, "peer_ms"), fixed(num(x, "peer_ms"), 3))
-         << cell(num(x, "speedup_peer"), fixed(num(x, "speedup_peer"), 2))
-         << cell(num(x, "peer_ms_fb"), fixed(num(x, "peer_ms_fb"), 3))
-         << cell(num(x, "speedup_peer_fb"), fixed(num(x, "speedup_peer_fb"), 2))
-         << cell(num(x, "peak_mb"), fixed(num(x, "peak_mb"), 0)) << cell(num(x, "peer_peak_mb"), fixed(num(x, "peer_peak_mb"), 0))
-         << cell(num(x, "gflops"), fixed(num(x, "gflops"), 1)) << tcell(peer) << "</tr>\n";
+// Speed-ups of the kernel cases `res` by sequence length, one series per op/variant/dtype/pass
+// (fwd_key, fb_key: which speed-up); nothing when no case has one.
+void html_speedup_chart(std::ostringstream& os, const json& res, const char* fwd_key, const char* fb_key,
+                        const std::string& plot, const std::string& title, const std::string& y_label) {
+  std::map<std::string, Series> by;
+  std::vector<std::string> order;
+  auto add = [&](const std::string& key, double L, double v) {
+    if (!by.count(key)) {
+      order.push_back(key);
+      by[key] = Series{key, palette(order.size() - 1), {}, {}};
     }
-    os << "</tbody></table>\n";
+    by[key].x.push_back(L), by[key].y.push_back(v);
+  };
+  for (const auto& x : res) {
+    const double L = num(x, "seq_len");
+    if (!(L > 0)) continue;
+    const std::string base = text(x, "op") + " " + shape_without_seq_len(text(x, "shape")) + " " + text(x, "dtype");
+    if (std::isfinite(num(x, fwd_key))) add(base + " fwd", L, num(x, fwd_key));
+    if (std::isfinite(num(x, fb_key))) add(base + " fwd+bwd", L, num(x, fb_key));
   }
+  if (order.empty()) return;
+  std::vector<Series> ser;
+  for (const auto& key : order) {
+    Series sr = by[key];
+    std::vector<size_t> idx(sr.x.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return sr.x[a] < sr.x[b]; });
+    Series sorted{sr.name, sr.color, {}, {}, key.find("fwd+bwd") != std::string::npos};
+    for (size_t i : idx) sorted.x.push_back(sr.x[i]), sorted.y.push_back(sr.y[i]);
+    ser.push_back(sorted);
+  }
+  ChartOptions ko;
+  ko.plot = plot;
+  ko.title = title;
+  ko.x_label = "sequence length";
+  ko.y_label = y_label;
+  ko.log_x = true;
+  ko.markers = true;
+  ko.width = 860;
+  os << "<div class=\"plots\">" << chart(ser, ko) << "</div>\n";
+}
 
-  // Every run: command, config, error.
-  if (!runs.empty()) {
-    os << "<h2>Runs: commands and configs</h2>\n<p class=\"note\">Each model can be re-run alone with its command; "
-          "the config is the resolved one the trainer stored (every default filled in).</p>\n";
-    for (const auto& run : runs) {
-      const std::string name = text(run, "name"), suite = text(run, "suite"), st = text(run, "status");
-      os << "<details class=\"run\" id=\"" << anchor(suite, name) << "\"><summary>" << html_escape(suite) << " / "
-         << html_escape(name) << " <span class=\"badge " << status_class(st) << "\">" << html_escape(st) << "</span>";
-      if (!text(run, "run_dir").empty()) os << " <span class=\"note\">" << html_escape(text(run, "run_dir")) << "</span>";
-      os << "</summary>\n<h3>command</h3><pre class=\"command\">" << html_escape(text(run, "command")) << "</pre>\n";
-      if (!text(run, "error").empty())
-        os << "<h3>error</h3><pre class=\"error\">" << html_escape(text(run, "error")) << "</pre>\n";
-      if (!text(run, "output_tail").empty())
-        os << "<h3>output (last lines)</h3><pre>" << html_escape(text(run, "output_tail")) << "</pre>\n";
-      os << "<h3>config</h3><pre class=\"config\">" << html_escape(text(run, "config")) << "</pre>\n</details>\n";
-    }
+// The table of every kernel case: our times, the reference's and the peer's, the ratios, memory.
+void html_kernel_table(std::ostringstream& os, const json& res) {
+  os << "<table class=\"results\"><thead><tr><th>op</th><th>shape</th><th>dtype</th><th>isa</th><th>L</th>"
+        "<th>fwd ms</th><th>ref fwd ms</th><th>vs ref</th><th>fwd+bwd ms</th><th>ref fwd+bwd ms</th>"
+        "<th>vs ref</th><th>peer fwd ms</th><th>vs peer</th><th>peer fwd+bwd ms</th><th>vs peer</th>"
+        "<th>MB</th><th>peer MB</th><th>GFLOP/s</th><th>peer</th></tr></thead><tbody>\n";
+  for (const auto& x : res) {
+    std::string peer = text(x, "peer");
+    if (!text(x, "peer_skipped").empty()) peer = "skipped: " + text(x, "peer_skipped");
+    if (!text(x, "peer_error").empty()) peer = "error: " + text(x, "peer_error");
+    os << "<tr>" << tcell(text(x, "op")) << tcell(text(x, "shape")) << tcell(text(x, "dtype")) << tcell(text(x, "isa"))
+       << cell(num(x, "seq_len"), fixed(num(x, "seq_len"), 0)) << cell(num(x, "ms"), fixed(num(x, "ms"), 3))
+       << cell(num(x, "ref_ms"), fixed(num(x, "ref_ms"), 3)) << cell(num(x, "speedup"), fixed(num(x, "speedup"), 2))
+       << cell(num(x, "ms_fb"), fixed(num(x, "ms_fb"), 3)) << cell(num(x, "ref_ms_fb"), fixed(num(x, "ref_ms_fb"), 3))
+       << cell(num(x, "speedup_fb"), fixed(num(x, "speedup_fb"), 2)) << cell(num(x, "peer_ms"), fixed(num(x, "peer_ms"), 3))
+       << cell(num(x, "speedup_peer"), fixed(num(x, "speedup_peer"), 2))
+       << cell(num(x, "peer_ms_fb"), fixed(num(x, "peer_ms_fb"), 3))
+       << cell(num(x, "speedup_peer_fb"), fixed(num(x, "speedup_peer_fb"), 2))
+       << cell(num(x, "peak_mb"), fixed(num(x, "peak_mb"), 0)) << cell(num(x, "peer_peak_mb"), fixed(num(x, "peer_peak_mb"), 0))
+       << cell(num(x, "gflops"), fixed(num(x, "gflops"), 1)) << tcell(peer) << "</tr>\n";
   }
+  os << "</tbody></table>\n";
+}
+
+// One suite's operator timings: status and command, the speed-up plots (against the PyTorch peer
+// when it ran, and against the plain-ATen reference), the peer's command and the table.
+void html_kernels(std::ostringstream& os, const json& k) {
+  const std::string st = text(k, "status");
+  os << "<h2>Kernels (" << html_escape(text(k, "suite")) << ")</h2>\n<p class=\"meta\">status: <span class=\"badge "
+     << status_class(st) << "\">" << html_escape(st) << "</span> " << html_escape(text(k, "error"))
+     << "<br>command: <code>" << html_escape(text(k, "command")) << "</code></p>\n";
+  const json res = k.value("results", json::array());
+  if (res.empty()) return;
+  html_speedup_chart(os, res, "speedup_peer", "speedup_peer_fb", "kernels-peer-" + text(k, "suite"),
+                     "fused operator speed-up over its PyTorch peer", "speed-up (peer ms / fused ms)");
+  html_speedup_chart(os, res, "speedup", "speedup_fb", "kernels-" + text(k, "suite"),
+                     "fused operator speed-up over the plain-ATen reference", "speed-up (reference ms / fused ms)");
+  if (!text(k, "peer_command").empty())
+    os << "<p class=\"meta\">peer: <code>" << html_escape(text(k, "peer_command")) << "</code> "
+       << html_escape(text(k, "peer_error")) << "</p>\n";
+  html_kernel_table(os, res);
+}
+
+// Every run's details (the table's links point here): command, error, end of output, config.
+void html_run_details(std::ostringstream& os, const json& runs) {
+  if (runs.empty()) return;
+  os << "<h2>Runs: commands and configs</h2>\n<p class=\"note\">Each model can be re-run alone with its command; "
+        "the config is the resolved one the trainer stored (every default filled in).</p>\n";
+  for (const auto& run : runs) {
+    const std::string name = text(run, "name"), suite = text(run, "suite"), st = text(run, "status");
+    os << "<details class=\"run\" id=\"" << anchor(suite, name) << "\"><summary>" << html_escape(suite) << " / "
+       << html_escape(name) << " <span class=\"badge " << status_class(st) << "\">" << html_escape(st) << "</span>";
+    if (!text(run, "run_dir").empty()) os << " <span class=\"note\">" << html_escape(text(run, "run_dir")) << "</span>";
+    os << "</summary>\n<h3>command</h3><pre class=\"command\">" << html_escape(text(run, "command")) << "</pre>\n";
+    if (!text(run, "error").empty())
+      os << "<h3>error</h3><pre class=\"error\">" << html_escape(text(run, "error")) << "</pre>\n";
+    if (!text(run, "output_tail").empty())
+      os << "<h3>output (last lines)</h3><pre>" << html_escape(text(run, "output_tail")) << "</pre>\n";
+    os << "<h3>config</h3><pre class=\"config\">" << html_escape(text(run, "config")) << "</pre>\n</details>\n";
+  }
+}
+
+// The suite files as given, for the suites that have their text.
+void html_suite_files(std::ostringstream& os, const json& suites) {
   for (const auto& s : suites) {
     if (text(s, "text").empty()) continue;
     os << "<details><summary>suite file: " << html_escape(text(s, "name")) << "</summary><pre>" << html_escape(text(s, "text"))
        << "</pre></details>\n";
   }
+}
+
+}  // namespace
+
+std::string render_html(const json& r) {
+  const json runs = r.value("runs", json::array());
+  const json suites = r.value("suites", json::array());
+  const std::string title = text(r, "title", "lmforge benchmark report");
+  // One colour per model name, the same in every plot.
+  std::map<std::string, std::string> colour;
+  for (const auto& run : runs) {
+    const std::string n = text(run, "name");
+    if (!colour.count(n)) colour[n] = palette(colour.size());
+  }
+  std::ostringstream os;
+  html_head(os, title);
+  html_status(os, r);
+  html_suites(os, suites);
+  html_results(os, runs);
+  html_glue(os, runs);
+  html_plots(os, runs, colour);
+  for (const auto& k : r.value("kernels", json::array())) html_kernels(os, k);
+  html_run_details(os, runs);
+  html_suite_files(os, suites);
   os << "<script>" << kScript << "</script>\n</body>\n</html>\n";
   return os.str();
 }

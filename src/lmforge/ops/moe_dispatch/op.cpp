@@ -20,7 +20,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "lmforge/core/error.h"
-#include "lmforge/nn/activation.h"
+#include "lmforge/ops/activation.h"
 #include "lmforge/ops/isa.h"
 #include "lmforge/ops/moe_dispatch/op.h"
 

@@ -5,7 +5,7 @@
 // index_select's backward) loops over the rows one tensor op at a time.
 #include "lmforge/ops/moe_dispatch/op.h"
 
-#include "lmforge/nn/activation.h"
+#include "lmforge/ops/activation.h"
 
 namespace lmforge {
 

@@ -1,5 +1,6 @@
-// Activations of the feed-forwards, by config name: gelu (erf), gelu_tanh, relu, silu.
-// An unknown name is a ConfigError listing the valid ones.
+// Activations of the feed-forwards and of the fused MoE experts, by config name: gelu (erf),
+// gelu_tanh, relu, silu. Here in ops/ (not nn/) because ops/moe_dispatch applies them inside its
+// kernel and ops sits below nn. An unknown name is a ConfigError listing the valid ones.
 #pragma once
 #include <string>
 
