@@ -14,10 +14,10 @@ lmforge::ModelConfig config(const std::string& extra) {
       "embed_norm = true\nfinal_norm = false\n" + extra);
   return lmforge::parse_model_config(&t);
 }
-void check(const std::string& extra) {
+void check(const std::string& extra, bool training = false) {
   at::manual_seed(1);
   auto clf = std::make_shared<lmforge::SequenceClassifier>(std::make_shared<lmforge::LanguageModel>(config(extra)), 3, 0.0);
-  clf->eval();
+  clf->train(training);
   at::Tensor ids = at::randint(5, 50, {3, 9});
   at::Tensor seg = at::zeros({3, 9}, at::kLong);
   seg.narrow(1, 5, 4).fill_(1);
@@ -45,4 +45,16 @@ TEST(Unpad, MatchesPaddedAlibiGlu) {
 
 TEST(Unpad, MatchesPaddedLearnedPositions) {
   check("position = \"learned\"\n[block]\nnorm_position = \"post\"\nattention = { n_heads = 2 }\n");
+}
+
+// Layers that pool statistics over the tokens (MoE balance and capacity, PowerNorm's batch
+// statistics) see the packed tokens as all real: they crashed on the (B, L) padding mask before.
+TEST(Unpad, MatchesPaddedMoeAndPowerNorm) {
+  const std::string moe = "position = \"learned\"\n[block]\nffn = \"moe\"\nattention = { n_heads = 2 }\n"
+                          "moe = { n_experts = 4, top_k = 2, hidden = 8 }\n";
+  const std::string pn = "position = \"learned\"\n[block]\nnorm = \"powernorm\"\nattention = { n_heads = 2 }\n";
+  for (bool training : {false, true}) {
+    check(moe, training);
+    check(pn, training);
+  }
 }

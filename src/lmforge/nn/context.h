@@ -34,4 +34,13 @@ struct ForwardContext {
   std::map<std::string, at::Tensor> carry;
 };
 
+// Which of the T tokens a layer sees are real: key_padding as a (T) mask, or undefined when all
+// are (no padding, or an unpadded batch: SequenceClassifier packs the real tokens and leaves
+// key_padding at its (B, L) shape for attention to pad back with, marked by carry["unpad_index"]).
+// For layers that pool statistics over tokens (MoE balance and capacity, PowerNorm).
+inline at::Tensor real_token_mask(const ForwardContext& ctx, int64_t T) {
+  if (!ctx.key_padding.defined() || ctx.carry.count("unpad_index")) return at::Tensor();
+  return ctx.key_padding.reshape({T});
+}
+
 }  // namespace lmforge

@@ -46,7 +46,7 @@ at::Tensor MoeFfn::smoe(const at::Tensor& x, ForwardContext& ctx) {
   if (logits.scalar_type() != at::kDouble) logits = logits.to(at::kFloat);
   auto [top_v, top_i] = logits.topk(K, -1);
   at::Tensor w = at::softmax(top_v, -1);  // (T, K)
-  at::Tensor valid = ctx.key_padding.defined() ? ctx.key_padding.reshape({T}) : at::Tensor();
+  at::Tensor valid = real_token_mask(ctx, T);
   at::Tensor expert = top_i.reshape({A});
 
   if (is_training() && opt_.balance_weight > 0) {

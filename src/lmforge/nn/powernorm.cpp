@@ -50,7 +50,8 @@ at::ScalarType compute_type(const at::Tensor& x) { return x.scalar_type() == at:
 
 // (T, 1) weights of the real tokens.
 at::Tensor token_weights(const ForwardContext& ctx, int64_t T, at::ScalarType dt) {
-  return ctx.key_padding.defined() ? ctx.key_padding.reshape({T, 1}).to(dt) : at::ones({T, 1}, at::TensorOptions().dtype(dt));
+  at::Tensor real = real_token_mask(ctx, T);
+  return real.defined() ? real.reshape({T, 1}).to(dt) : at::ones({T, 1}, at::TensorOptions().dtype(dt));
 }
 
 }  // namespace
