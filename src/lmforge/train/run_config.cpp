@@ -29,6 +29,8 @@ RunConfig parse_run_config(const toml::table& t) {
   LMF_REQUIRE(tr.lr > 0, ConfigError, "config key 'train.lr': must be positive");
   LMF_REQUIRE(tr.log_every > 0, ConfigError, "config key 'train.log_every': must be positive");
   LMF_REQUIRE(tr.warmup_steps >= 0, ConfigError, "config key 'train.warmup_steps': must be >= 0");
+  LMF_REQUIRE(tr.ddp_bucket_mb > 0, ConfigError, "config key 'train.ddp_bucket_mb': must be positive, got ", tr.ddp_bucket_mb);
+  LMF_REQUIRE(tr.ddp_timeout_s > 0, ConfigError, "config key 'train.ddp_timeout_s': must be positive, got ", tr.ddp_timeout_s);
   parse_precision(tr.precision, "train.precision");
   c.data.tokenizer.validate();
   if (c.data.task == "mqar") c.data.mqar.validate();

@@ -13,7 +13,8 @@ StepResult train_step(LanguageModel& model, torch::optim::Optimizer& opt, const 
                       at::ScalarType dtype, const at::Device& dev, double grad_clip, Distributed& dist) {
   StepResult r;
   const double k = static_cast<double>(micro_batches.size());
-  for (const Batch& b : micro_batches) {
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    const Batch& b = micro_batches[i];
     at::Tensor loss;
     {
       AutocastGuard ac(dtype, dev);
@@ -24,11 +25,12 @@ StepResult train_step(LanguageModel& model, torch::optim::Optimizer& opt, const 
       loss = sum / static_cast<double>(std::max<int64_t>(count, 1));
       for (const auto& [name, aux] : ctx.aux_losses) loss = loss + aux;
     }
+    dist.set_sync(i + 1 == micro_batches.size());  // only the last backward all-reduces
     (loss / k).backward();
     r.loss += loss.item<double>() / k;
   }
   std::vector<at::Tensor> params = model.parameters();
-  dist.all_reduce_gradients(params);
+  dist.finish_gradient_sync(params);  // waits for the buckets: the mean gradient over ranks
   run_before_optimizer_step(model, opt);  // e.g. RigL: dense gradient -> new mask, masked gradient
   r.grad_norm = torch::nn::utils::clip_grad_norm_(params, grad_clip > 0 ? grad_clip : 1e30);
   opt.step();

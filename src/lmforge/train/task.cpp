@@ -76,7 +76,8 @@ class LmTask : public Task {
   int64_t vocab_size() const override { return tok_->vocab_size(); }
   Batch train_batch(int64_t step, int64_t micro, int rank, int world) override {
     if (world != world_ || rank != rank_) {
-      sampler_ = std::make_unique<data::LmSampler>(train_->span(), cfg_.train.seq_len, cfg_.train.batch_size,
+      sampler_ = std::make_unique<data::LmSampler>(train_->span(), cfg_.train.seq_len,
+                                                   rank_batch_size(cfg_.train.batch_size, world),
                                                    static_cast<uint64_t>(cfg_.run.seed), rank, world);
       rank_ = rank, world_ = world;
     }
@@ -115,9 +116,9 @@ class MqarTask : public Task {
   }
   int64_t vocab_size() const override { return cfg_.data.mqar.vocab_size; }
   Batch train_batch(int64_t step, int64_t micro, int rank, int world) override {
-    const int64_t B = cfg_.train.batch_size;
-    const uint64_t index = static_cast<uint64_t>((step * cfg_.train.grad_accum + micro) * world + rank);
-    data::MqarBatch b = data::generate_mqar(cfg_.data.mqar, B, static_cast<uint64_t>(cfg_.run.seed), index);
+    const int64_t B = rank_batch_size(cfg_.train.batch_size, world);
+    const uint64_t index = static_cast<uint64_t>(step * cfg_.train.grad_accum + micro);
+    data::MqarBatch b = data::generate_mqar(cfg_.data.mqar, B, static_cast<uint64_t>(cfg_.run.seed), index, rank, world);
     return {b.inputs, b.targets};
   }
   std::vector<Batch> valid_batches(int64_t max_batches) override {
@@ -158,8 +159,9 @@ class MlmTask : public Task {
   Batch train_batch(int64_t step, int64_t micro, int rank, int world) override {
     Batch b = lm_->train_batch(step, micro, rank, world);
     const uint64_t key = data::counter_key(static_cast<uint64_t>(cfg_.run.seed), 0x4d4c4dULL,
-                                           static_cast<uint64_t>((step * cfg_.train.grad_accum + micro) * world + rank));
-    data::MlmBatch m = data::mask_tokens(b.inputs, cfg_.data.mlm.mask_rate, cfg_.data.mlm, mask_, vocab_, specials_, key);
+                                           static_cast<uint64_t>(step * cfg_.train.grad_accum + micro));
+    data::MlmBatch m =
+        data::mask_tokens(b.inputs, cfg_.data.mlm.mask_rate, cfg_.data.mlm, mask_, vocab_, specials_, key, rank, world);
     return {m.inputs, m.targets};
   }
   std::vector<Batch> valid_batches(int64_t max_batches) override {
@@ -212,6 +214,15 @@ nlohmann::json evaluate_batches(LanguageModel& model, Task& task, const std::vec
   r["valid_tokens"] = n;
   return r;
 }
+
+int64_t rank_batch_size(int64_t global_batch, int world) {
+  LMF_REQUIRE(world >= 1 && global_batch % world == 0, ConfigError, "config key 'train.batch_size' (", global_batch,
+              ") is the global micro-batch and must split evenly over the ", world,
+              " processes; choose a multiple of ", world);
+  return global_batch / world;
+}
+
+void check_world_fits(const RunConfig& cfg, int world) { rank_batch_size(cfg.train.batch_size, world); }
 
 std::unique_ptr<Task> make_task(const RunConfig& cfg, const std::string& run_dir) {
   if (cfg.data.task == "mqar") return std::make_unique<MqarTask>(cfg);

@@ -3,6 +3,9 @@
 //   mqar: multi-query associative recall, generated on the fly (no data needed)
 // Batches are pure functions of (seed, step, micro-batch, rank): resuming at step s sees exactly
 // the batches an uninterrupted run would, and rank r of W takes its own rows of the global batch.
+// train.batch_size is the GLOBAL micro-batch: rank r of W gets the rows r, r+W, r+2W, ... of it
+// (batch_size / W rows), so the union over ranks is exactly the batch one process would take, and
+// the sample sequence does not depend on W (a run may resume with another number of ranks).
 #pragma once
 #include <memory>
 #include <string>
@@ -36,6 +39,11 @@ class Task {
   virtual nlohmann::json extra_metrics(LanguageModel& model, const std::vector<Batch>& batches) { return {}; }
   virtual const data::Tokenizer* tokenizer() const { return nullptr; }
 };
+
+// Rows per rank: global_batch / world; ConfigError when world does not divide it.
+int64_t rank_batch_size(int64_t global_batch, int world);
+// Checks that a config can run on `world` ranks (the batch splits evenly).
+void check_world_fits(const RunConfig& cfg, int world);
 
 // Builds the task of a config. For lm, trains the tokenizer into run_dir/tokenizer unless it is
 // there already (resume, evaluation), and tokenizes the text files into cached token files.

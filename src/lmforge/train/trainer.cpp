@@ -56,13 +56,20 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     state = load_state(ckpt);
   }
   RunConfig cfg = parse_run_config(config);
-  set_threads(static_cast<int>(cfg.run.threads));
+  check_world_fits(cfg, dist.world());  // train.batch_size is global: it must split over the ranks
+  // Default threads: this machine's cores shared by its ranks.
+  set_threads(opts.threads > 0 ? opts.threads
+              : cfg.run.threads > 0 ? static_cast<int>(cfg.run.threads)
+                                    : std::max(1, available_cores() / dist.local_world()));
   const at::Device dev(cfg.run.device);
   const at::ScalarType dtype = parse_precision(cfg.train.precision, "train.precision");
   fs::create_directories(opts.run_dir);
 
   // --- data, model, optimizer -----------------------------------------------------------------
+  // Rank 0 trains the tokenizer and builds the token caches first; the other ranks then find them.
+  if (!rank0) dist.barrier();
   std::unique_ptr<Task> task = make_task(cfg, opts.run_dir);
+  if (rank0) dist.barrier();
   if (cfg.model.vocab_size == 0) cfg.model.vocab_size = task->vocab_size();
   LMF_REQUIRE(cfg.model.vocab_size >= task->vocab_size(), ConfigError, "model.vocab_size ", cfg.model.vocab_size,
               " is smaller than the data's vocabulary (", task->vocab_size(), ")");
@@ -86,10 +93,16 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     load_weights((fs::path(ckpt) / "model.pt").string(), *model);
     load_optimizer((fs::path(ckpt) / "optimizer.pt").string(), *optimizer);
   }
+  {
+    std::vector<at::Tensor> tensors = model->parameters();
+    for (const auto& b : model->buffers()) tensors.push_back(b);
+    dist.broadcast_parameters(tensors);  // every rank starts from rank 0's weights
+    dist.prepare(model->parameters());   // gradient hooks and buckets
+  }
 
   Schedule sched{cfg.train.schedule, cfg.train.lr, cfg.train.min_lr_ratio, cfg.train.warmup_steps, cfg.train.steps};
   const TrainConfig& tc = cfg.train;
-  const int64_t tokens_per_step = tc.batch_size * tc.seq_len * tc.grad_accum * dist.world();
+  const int64_t tokens_per_step = tc.batch_size * tc.seq_len * tc.grad_accum;  // batch_size is global
   const double flops_per_token = model->train_flops_per_token(tc.seq_len);
   const double peak = peak_gflops(dtype) * 1e9;
   std::vector<Batch> valid = task->valid_batches(tc.eval_batches);
@@ -127,7 +140,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     std::vector<Batch> micro;
     for (int64_t m = 0; m < tc.grad_accum; ++m) micro.push_back(task->train_batch(step, m, dist.rank(), dist.world()));
     const StepResult sr = train_step(*model, *optimizer, micro, dtype, dev, tc.grad_clip, dist);
-    const double step_loss = sr.loss, grad_norm = sr.grad_norm;
+    const double step_loss = dist.all_reduce_mean(sr.loss), grad_norm = sr.grad_norm;
     if (!std::isfinite(step_loss) || !std::isfinite(grad_norm))
       throw UserError(str("training diverged at step ", step, ": loss ", step_loss, ", grad norm ", grad_norm,
                           " (lower train.lr or raise train.warmup_steps)"));
@@ -144,6 +157,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
       nlohmann::json rec = {{"type", "train"}, {"step", step}, {"loss", step_loss},
                             {"loss_avg", loss_since_log / steps_since_log}, {"grad_norm", grad_norm},
                             {"lr", lr}, {"ms_per_step", ms}, {"tokens_per_s", tps}, {"mfu", mfu}, {"tokens", tokens}};
+      rec.update(dist.stats());
       log.write(rec);
       if (!opts.quiet)
         log_line(str("step ", step, "/", tc.steps, "  loss ", fmt("%.4f", loss_since_log / steps_since_log),
@@ -168,12 +182,14 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     if (tc.save_every > 0 && step % tc.save_every == 0 && step < tc.steps) save("periodic");
     const double minutes = std::chrono::duration<double>(Clock::now() - t_start).count() / 60.0;
     const bool stop_here = opts.stop_after > 0 && step - start_step >= opts.stop_after;
-    if (stop_here || stop_requested() || (tc.max_minutes > 0 && minutes >= tc.max_minutes)) {
+    // Agreed over ranks, so that all stop after the same step.
+    if (dist.any(stop_here || stop_requested() || (tc.max_minutes > 0 && minutes >= tc.max_minutes))) {
       stopped = true;
       break;
     }
   }
   save(stopped ? "stopped" : "final");
+  dist.barrier();  // the other ranks end only once rank 0 has saved
   nlohmann::json metrics = last_eval;
   metrics["step"] = step;
   metrics["tokens"] = tokens;
