@@ -281,7 +281,7 @@ class C10dDistributed : public Distributed {
       overlapped += b.in_backward;
     }
     // Agreed, since ranks whose graphs differ (unused parameters) may disagree.
-    if (any(stale_)) {
+    if (any_of(stale_, "re-send check")) {
       if (!warned_stale_ && o_.rank == 0)
         log_line("ddp: gradients were all-reduced before the last micro-batch; call set_sync(false) before the "
                  "earlier backwards (re-sending them, without overlap)");
@@ -323,11 +323,13 @@ class C10dDistributed : public Distributed {
     return t[0].item<double>() / o_.world;
   }
 
-  bool any(bool v) override {
+  bool any(bool v) override { return any_of(v, "stop-flag all-reduce"); }
+
+  bool any_of(bool v, const char* what) {
     std::vector<at::Tensor> t{at::full({1}, v ? 1.0 : 0.0, at::kFloat).to(device())};
     c10d::AllreduceOptions ao;
     ao.reduceOp = c10d::ReduceOp::MAX;
-    wait(collective([&] { return pg_allreduce(t, ao); }), "stop-flag all-reduce");
+    wait(collective([&] { return pg_allreduce(t, ao); }), what);
     return t[0].item<float>() > 0;
   }
 
