@@ -21,8 +21,11 @@
 #include <torch/serialize.h>
 
 #include "../test_util.h"
+#include "lmforge/core/config.h"
 #include "lmforge/core/error.h"
 #include "lmforge/train/dist_c10d.h"
+#include "lmforge/train/run_config.h"
+#include "lmforge/train/task.h"
 
 using namespace lmforge;
 using lmforge::test::TempDir;
@@ -208,6 +211,44 @@ TEST(Ddp, BadLaunchesAreClearErrors) {
          " --set train.ddp_timeout_s=2");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("could not reach the rendezvous store"), std::string::npos) << r.output;
+}
+
+// The oracle's premise: with train.batch_size global, the rows of rank r of W are exactly the rows
+// r, r+W, ... of what one process takes, for every task (lm, mqar, mlm), at any step/micro-batch.
+TEST(DdpUnit, ShardsAreTheRowsOfOneProcess) {
+  TempDir d("ddp-shards");
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "the quick brown fox " + std::to_string(i % 37) + " jumps over the lazy dog\n";
+  test::write_text(d / "train.txt", text);
+  for (const char* task : {"mqar", "lm", "mlm"}) {
+    toml::table t = load_config("gpt-tiny");
+    apply_override(t, std::string("data.task=\"") + task + "\"");
+    apply_override(t, "train.batch_size=8");
+    apply_override(t, "train.grad_accum=2");
+    if (std::string(task) != "mqar") {
+      apply_override(t, "data.train=\"" + d / "train.txt" + "\"");
+      apply_override(t, "data.cache_dir=\"" + d / "cache" + "\"");
+      apply_override(t, "data.tokenizer.kind=\"byte\"");
+    }
+    if (std::string(task) == "mlm") apply_override(t, "model.kind=\"encoder\"");
+    RunConfig cfg = parse_run_config(t);
+    auto one = make_task(cfg, d / (std::string("run-") + task));
+    for (int world : {2, 4}) {
+      auto shard = make_task(cfg, d / (std::string("run-") + task));
+      for (int64_t step : {0, 3})
+        for (int64_t micro : {0, 1}) {
+          Batch all = one->train_batch(step, micro, 0, 1);
+          for (int r = 0; r < world; ++r) {
+            Batch b = shard->train_batch(step, micro, r, world);
+            ASSERT_EQ(b.inputs.size(0), 8 / world);
+            at::Tensor rows = at::arange(r, 8, world);
+            EXPECT_TRUE(at::equal(b.inputs, all.inputs.index_select(0, rows))) << task << " world " << world;
+            EXPECT_TRUE(at::equal(b.targets, all.targets.index_select(0, rows))) << task << " world " << world;
+          }
+        }
+    }
+    EXPECT_THROW(one->train_batch(0, 0, 0, 3), ConfigError) << "8 rows do not split over 3 ranks";
+  }
 }
 
 namespace {
