@@ -20,6 +20,7 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if LMFORGE_HAVE_NCCL
@@ -156,14 +157,21 @@ class C10dDistributed : public Distributed {
                 "\": this lmforge has no NCCL (build against a CUDA LibTorch with -DLMFORGE_CUDA=ON)");
 #endif
     const std::string where = str(o.master_addr, ":", o.master_port);
+    // Under torchrun, its agent already hosts a store at MASTER_ADDR:MASTER_PORT: every rank is a
+    // client there, with keys under the agent's attempt prefix (as PyTorch's own ranks do).
+    const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+    const bool agent_store = agent && std::string(agent) == "True";
     try {
       c10d::TCPStoreOptions so;
       so.port = static_cast<std::uint16_t>(o.master_port);
-      so.isServer = o.rank == 0;
+      so.isServer = o.rank == 0 && !agent_store;
       so.numWorkers = static_cast<std::size_t>(o.world);
-      so.waitWorkers = true;
+      so.waitWorkers = !agent_store;
       so.timeout = timeout_;
-      store_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+      c10::intrusive_ptr<c10d::Store> tcp = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+      const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+      store_ = c10::make_intrusive<c10d::PrefixStore>(
+          agent_store ? str("/worker/attempt_", attempt ? attempt : "0", "/lmforge") : std::string("lmforge"), tcp);
     } catch (const std::exception& e) {
       const std::string why = first_line(what_of(std::current_exception()));
       throw UserError(o.rank == 0
@@ -346,7 +354,7 @@ class C10dDistributed : public Distributed {
 
  private:
   static std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
-  static std::string key(const char* what, int r) { return str("lmforge/", what, "/", r); }
+  static std::string key(const char* what, int r) { return str(what, "/", r); }
   at::Device device() const { return params_.empty() ? at::Device(at::kCPU) : params_[0].device(); }
 
   c10::intrusive_ptr<c10d::Work> pg_allreduce(std::vector<at::Tensor>& t, const c10d::AllreduceOptions& ao) {
@@ -532,7 +540,7 @@ class C10dDistributed : public Distributed {
 
   DistOptions o_;
   std::chrono::milliseconds timeout_;
-  c10::intrusive_ptr<c10d::TCPStore> store_;
+  c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo_;
 #if LMFORGE_HAVE_NCCL
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl_;
