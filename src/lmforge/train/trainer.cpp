@@ -135,8 +135,10 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   while (step < tc.steps) {
     const double lr = sched.at(step);
     set_learning_rate(*optimizer, lr, lr_scales);
-    // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks.
-    at::manual_seed(static_cast<uint64_t>(cfg.run.seed) * 1000003ULL + static_cast<uint64_t>(step));
+    // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks;
+    // and by the rank, so that data-parallel ranks do not drop the same units (rank 0: as before).
+    at::manual_seed(static_cast<uint64_t>(cfg.run.seed) * 1000003ULL + static_cast<uint64_t>(step) +
+                    0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(dist.rank()));
     std::vector<Batch> micro;
     for (int64_t m = 0; m < tc.grad_accum; ++m) micro.push_back(task->train_batch(step, m, dist.rank(), dist.world()));
     const StepResult sr = train_step(*model, *optimizer, micro, dtype, dev, tc.grad_clip, dist);
