@@ -20,15 +20,17 @@ common=(-c wt103-small --set 'data.task="mqar"' --set data.mqar.vocab_size=4096 
 echo "machine: $($BIN info 2>&1 | head -3 | tr '\n' ' ')"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| precision | processes x threads | tokens/s | ms/step | bytes all-reduced / step | buckets |"
-echo "|---|---|---:|---:|---:|---:|"
+echo "| precision | processes x threads | tokens/s | ms/step | bytes all-reduced / step | buckets | ms waiting for them / step |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+# The third setup: 2 x 1 with 4 MiB buckets (several all-reduces launched during backward, vs one
+# 25 MiB bucket that can only start when backward ends).
 for precision in bf16 fp32; do
-  for setup in "1 2" "2 1"; do
-    read -r nproc threads <<<"$setup"
-    run="$OUT/$precision-${nproc}x$threads"
-    "$BIN" train "${common[@]}" --set train.precision="\"$precision\"" --nproc "$nproc" --threads "$threads" \
-      --out "$run" >/dev/null
-    python3 - "$run/log.jsonl" "$precision" "$nproc" "$threads" <<'PY'
+  for setup in "1 2 25" "2 1 25" "2 1 4"; do
+    read -r nproc threads mb <<<"$setup"
+    run="$OUT/$precision-${nproc}x$threads-$mb"
+    "$BIN" train "${common[@]}" --set train.precision="\"$precision\"" --set train.ddp_bucket_mb="$mb" \
+      --nproc "$nproc" --threads "$threads" --out "$run" >/dev/null 2>&1
+    python3 - "$run/log.jsonl" "$precision" "$nproc" "$threads" "$mb" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if '"train"' in l]
 recs = [r for r in recs if r["type"] == "train"][1:]
@@ -36,7 +38,10 @@ tps = sum(r["tokens_per_s"] for r in recs) / len(recs)
 ms = sum(r["ms_per_step"] for r in recs) / len(recs)
 b = recs[-1].get("ddp_bytes_per_step", 0)
 nb = recs[-1].get("ddp_buckets", 0)
-print(f"| {sys.argv[2]} | {sys.argv[3]} x {sys.argv[4]} | {tps:,.0f} | {ms:.1f} | {b:,} | {nb} |")
+ov = recs[-1].get("ddp_buckets_overlapped", 0)
+wait = sum(r.get("ddp_wait_ms", 0) for r in recs) / len(recs)
+ddp = f"{b:,} | {nb} ({ov} during backward) | {wait:.1f}" if b else "- | - | -"
+print(f"| {sys.argv[2]} | {sys.argv[3]} x {sys.argv[4]} | {tps:,.0f} | {ms:.1f} | {ddp} |")
 PY
   done
 done
