@@ -17,7 +17,7 @@ common=(-c wt103-small --set 'data.task="mqar"' --set data.mqar.vocab_size=4096 
         --set data.mqar.num_kv_pairs=16 --set model.dropout=0.0 --set train.steps="$STEPS" --set train.log_every=10
         --set train.eval_every=0 --set train.eval_batches=1 --set train.max_minutes=0 -q)
 
-echo "machine: $($BIN info 2>&1 | head -3 | tr '\n' ' ')"
+echo "machine: $($BIN info 2>&1 | head -6 | tr '\n' ' ')"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| precision | processes x threads | tokens/s | ms/step | bytes all-reduced / step | buckets | ms waiting for them / step |"

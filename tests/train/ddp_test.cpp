@@ -319,14 +319,21 @@ TEST(DdpUnit, UnusedParametersDoNotHang) {
   }
 }
 
-// A loop that forgets set_sync(false) on the earlier micro-batches still gets the right mean.
-TEST(DdpUnit, MissingSetSyncStillCorrect) {
-  two_ranks(1e-6, [&](Distributed& dist, int r) {
-    at::Tensor a = at::ones({4}).requires_grad_(true);
-    std::vector<at::Tensor> params{a};
-    dist.prepare(params);
-    for (int m = 0; m < 2; ++m) ((a * (r + 1.0)).sum()).backward();
-    dist.finish_gradient_sync(params);
-    EXPECT_TRUE(at::allclose(a.grad(), at::full({4}, 3.0))) << a.grad();
-  });
+// A loop that forgets set_sync(false) on the earlier micro-batches, or prepare() altogether,
+// still gets the right mean.
+TEST(DdpUnit, MissingSetSyncOrPrepareStillCorrect) {
+  for (bool prepared : {true, false})
+    two_ranks(1e-6, [&](Distributed& dist, int r) {
+      at::Tensor a = at::ones({4}).requires_grad_(true);
+      at::Tensor b = at::ones({2}).requires_grad_(true);
+      std::vector<at::Tensor> params{a, b};
+      if (prepared) dist.prepare(params);
+      for (int step = 0; step < 2; ++step) {
+        for (int m = 0; m < 2; ++m) ((a * (r + 1.0)).sum() + (b * 2.0).sum()).backward();
+        dist.finish_gradient_sync(params);
+        EXPECT_TRUE(at::allclose(a.grad(), at::full({4}, 3.0))) << a.grad();
+        EXPECT_TRUE(at::allclose(b.grad(), at::full({2}, 4.0))) << b.grad();
+        for (auto& p : params) p.mutable_grad() = at::Tensor();
+      }
+    });
 }

@@ -79,6 +79,7 @@ int run_train_args(const TrainArgs& a, const std::function<void(toml::table&)>& 
     d.device = rc.run.device;
     d.timeout_s = rc.train.ddp_timeout_s;
     d.bucket_mb = rc.train.ddp_bucket_mb;
+    d.quiet = a.quiet;
     std::unique_ptr<Distributed> dist = make_c10d_distributed(d);
     nlohmann::json m = train(cfg, o, dist.get());
     if (d.rank == 0) std::cout << m.dump(2) << std::endl;

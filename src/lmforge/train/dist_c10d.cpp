@@ -208,7 +208,7 @@ class C10dDistributed : public Distributed {
     heartbeat_ = std::thread([this] { beat(); });
     on_ready_ = std::make_shared<std::function<void(size_t)>>([this](size_t i) { mark_ready(i); });
     kill_at_ = test_kill_point();
-    if (o.rank == 0)
+    if (o.rank == 0 && !o.quiet)
       log_line(str("ddp: ", o.world, " ranks (", cuda ? "NCCL" : "Gloo", ") via ", where, ", timeout ", o.timeout_s,
                    " s"));
   }
@@ -246,7 +246,7 @@ class C10dDistributed : public Distributed {
       accumulators_.push_back(std::move(acc));  // the parameter holds it weakly: keep the hooks alive
     }
     hooked_ = true;
-    if (o_.rank == 0) {
+    if (o_.rank == 0 && !o_.quiet) {
       log_line(str("ddp: ", params_.size(), " parameters in ", buckets_.size(), " buckets of <= ", o_.bucket_mb,
                    " MiB; ", bytes_per_step_, " bytes all-reduced per step"));
     }

@@ -32,6 +32,7 @@ struct DistOptions {
   std::string device = "cpu";  // cpu: Gloo; cuda: NCCL (when built with it)
   double timeout_s = 300;      // every collective and store operation
   double bucket_mb = 25;       // MiB of gradients per bucket
+  bool quiet = false;          // no "ddp: ..." lines from rank 0
 };
 
 // The torchrun variables: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE (defaults: RANK and
