@@ -157,6 +157,27 @@ TEST(Ddp, GradAccumAndSmallBucketsMatchOneProcess) {
   EXPECT_GT(rec.value("ddp_buckets", 0), 1) << line;
 }
 
+// Masked LM: ranks score different numbers of tokens (random masks), so each divides its loss sum
+// by the micro-batch's global count (train/step.cpp): still one process's step.
+TEST(Ddp, MlmTwoRanksMatchOneProcess) {
+  TempDir d("ddp-mlm");
+  std::string text;
+  for (int i = 0; i < 300; ++i)
+    text += "a quick brown fox " + std::to_string(i % 53) + " jumps over " + std::to_string(i % 7) + " lazy dogs\n";
+  test::write_text(d / "train.txt", text);
+  const std::string args = tiny_args(5, 8) + " --set data.task='\"mlm\"' --set model.kind='\"encoder\"' " +
+                           "--set data.tokenizer.kind='\"byte\"' --set data.train='\"" + d / "train.txt" + "\"' " +
+                           "--set data.cache_dir='\"" + d / "cache" + "\"'";
+  auto one = test::run_lmforge("train " + args + " --out " + d / "one");
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto two = test::run_lmforge("train " + args + " --nproc 2 --out " + d / "two");
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_LE(max_weight_diff(d / "one", d / "two"), kWeightTol);
+  const auto l1 = train_losses(d / "one"), l2 = train_losses(d / "two");
+  ASSERT_EQ(l1.size(), l2.size());
+  for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-5) << "step " << i + 1;
+}
+
 // The launcher: a rank killed at step 2 -> the command exits non-zero naming it, never hangs.
 TEST(Ddp, KilledRankStopsTheLaunch) {
   TempDir d("ddp-kill");

@@ -18,6 +18,9 @@
 //   once, after the model is on its device, the optimizer exists and a resumed checkpoint is
 //   loaded:                              broadcast_parameters(params_and_buffers);
 //                                        prepare(params);
+//   every step, before the forward passes: the scored tokens of each micro-batch, summed over
+//   ranks; each rank's loss is its loss sum / (that count / world()):
+//                                        all_reduce_sum(counts);
 //   every step, for each micro-batch m of M, before its backward:
 //                                        set_sync(m == M - 1);
 //       (only the last micro-batch's backward launches the all-reduce; the others accumulate)
@@ -65,6 +68,8 @@ class Distributed {
 
   // Averages a scalar metric over ranks.
   virtual double all_reduce_mean(double v) { return v; }
+  // Sums each element over ranks (in place).
+  virtual void all_reduce_sum(std::vector<double>& v) {}
   // True on every rank when it is true on any rank.
   virtual bool any(bool v) { return v; }
   virtual void barrier() {}

@@ -331,6 +331,14 @@ class C10dDistributed : public Distributed {
     return t[0].item<double>() / o_.world;
   }
 
+  void all_reduce_sum(std::vector<double>& v) override {
+    if (v.empty()) return;
+    std::vector<at::Tensor> t{at::tensor(v, at::kDouble).to(device())};
+    wait(collective([&] { return pg_allreduce(t, c10d::AllreduceOptions()); }), "token-count all-reduce");
+    at::Tensor c = t[0].cpu();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = c.data_ptr<double>()[i];
+  }
+
   bool any(bool v) override { return any_of(v, "stop-flag all-reduce"); }
 
   bool any_of(bool v, const char* what) {

@@ -13,6 +13,13 @@ StepResult train_step(LanguageModel& model, torch::optim::Optimizer& opt, const 
                       at::ScalarType dtype, const at::Device& dev, double grad_clip, Distributed& dist) {
   StepResult r;
   const double k = static_cast<double>(micro_batches.size());
+  // Scored tokens of each micro-batch over all ranks. A rank divides its loss sum by that global
+  // count / world (the gradient all-reduce averages over ranks), so W ranks take exactly one
+  // process's step even when they score different numbers of tokens (MLM masks).
+  std::vector<double> counts(micro_batches.size());
+  for (size_t i = 0; i < micro_batches.size(); ++i) counts[i] = (micro_batches[i].targets != -100).sum().item<double>();
+  dist.all_reduce_sum(counts);
+  const double world = dist.world();
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     const Batch& b = micro_batches[i];
     at::Tensor loss;
@@ -21,8 +28,8 @@ StepResult train_step(LanguageModel& model, torch::optim::Optimizer& opt, const 
       ForwardContext ctx;
       ctx.training = true;
       at::Tensor h = model.hidden(b.inputs.to(dev), ctx);
-      auto [sum, count] = lm_loss_sum(model, h, b.targets.to(dev));
-      loss = sum / static_cast<double>(std::max<int64_t>(count, 1));
+      at::Tensor sum = lm_loss_sum(model, h, b.targets.to(dev)).first;
+      loss = sum / (std::max(counts[i], 1.0) / world);
       for (const auto& [name, aux] : ctx.aux_losses) loss = loss + aux;
     }
     dist.set_sync(i + 1 == micro_batches.size());  // only the last backward all-reduces
