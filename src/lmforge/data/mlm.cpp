@@ -9,7 +9,7 @@
 namespace lmforge::data {
 
 MlmBatch mask_tokens(const at::Tensor& ids_in, double rate, const MlmOptions& o, int64_t mask_id, int64_t vocab,
-                     const std::vector<int64_t>& specials, uint64_t key) {
+                     const std::vector<int64_t>& specials, uint64_t key, int64_t first_row, int64_t row_stride) {
   LMF_REQUIRE(rate >= 0 && rate <= 1, ConfigError, "mlm mask rate must be in [0, 1], got ", rate);
   at::Tensor ids = ids_in.to(at::kLong).contiguous();
   at::Tensor inputs = ids.clone(), targets = at::full_like(ids, -100);
@@ -19,7 +19,7 @@ MlmBatch mask_tokens(const at::Tensor& ids_in, double rate, const MlmOptions& o,
   int64_t* tg = targets.data_ptr<int64_t>();
   auto special = [&](int64_t t) { return std::find(specials.begin(), specials.end(), t) != specials.end(); };
   for (int64_t r = 0; r < B; ++r) {
-    CounterRng rng(counter_key(key, static_cast<uint64_t>(r)));
+    CounterRng rng(counter_key(key, static_cast<uint64_t>(first_row + r * row_stride)));
     for (int64_t j = 0; j < L; ++j) {
       const int64_t t = src[r * L + j];
       const double u = rng.unit(), v = rng.unit();

@@ -33,7 +33,10 @@ struct MlmBatch {
 
 // ids: (B, L) int64 (CPU). specials: ids never selected ([CLS], [SEP], [PAD]). Random replacements
 // are drawn from [0, vocab) excluding specials.
+// Row r draws from counter_key(key, first_row + r * row_stride): rank r of W, holding the global
+// rows r, r+W, ..., passes (r, W) and masks them exactly as one process masks the whole batch.
 MlmBatch mask_tokens(const at::Tensor& ids, double rate, const MlmOptions& o, int64_t mask_id, int64_t vocab,
-                     const std::vector<int64_t>& specials, uint64_t key);
+                     const std::vector<int64_t>& specials, uint64_t key, int64_t first_row = 0,
+                     int64_t row_stride = 1);
 
 }  // namespace lmforge::data

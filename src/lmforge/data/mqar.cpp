@@ -53,7 +53,8 @@ void MqarOptions::validate() const {
               "mqar key 'power_a': expected a positive number, got ", power_a);
 }
 
-MqarBatch generate_mqar(const MqarOptions& o, int64_t batch, uint64_t seed, uint64_t step) {
+MqarBatch generate_mqar(const MqarOptions& o, int64_t batch, uint64_t seed, uint64_t step, int64_t first_row,
+                        int64_t row_stride) {
   o.validate();
   LMF_REQUIRE(batch >= 1, ConfigError, "mqar batch size: expected >= 1, got ", batch);
   const int64_t L = o.seq_len, V = o.vocab_size, K = o.num_kv_pairs;
@@ -68,7 +69,7 @@ MqarBatch generate_mqar(const MqarOptions& o, int64_t batch, uint64_t seed, uint
   int64_t* tg = targets.data_ptr<int64_t>();
   std::vector<double> w;
   for (int64_t b = 0; b < batch; ++b) {
-    CounterRng rng(counter_key(seed, step, static_cast<uint64_t>(b), 0x4d515152ULL));
+    CounterRng rng(counter_key(seed, step, static_cast<uint64_t>(first_row + b * row_stride), 0x4d515152ULL));
     int64_t* x = in + b * L;
     int64_t* y = tg + b * L;
     std::vector<int64_t> keys = distinct(rng, 1, V / 2, K);

@@ -9,7 +9,9 @@
 //     token after the key); every other input is 0, replaced by a uniform token when
 //     random_non_queries.
 // generate_mqar is a pure function of (options, seed, step): row b uses randomness keyed by
-// (seed, step, b) only, so any step can be regenerated and rows can be split across ranks.
+// (seed, step, b) only, so any step can be regenerated and rows can be split across ranks: the
+// rows of the result are the global rows first_row, first_row + row_stride, ... (rank r of W
+// passes (r, W) and gets exactly its share of the rows one process would generate).
 #pragma once
 #include <ATen/ATen.h>
 
@@ -43,7 +45,8 @@ struct MqarBatch {
   at::Tensor targets;  // (B, L) int64, -100 except at the K query positions
 };
 
-MqarBatch generate_mqar(const MqarOptions& opts, int64_t batch, uint64_t seed, uint64_t step);
+MqarBatch generate_mqar(const MqarOptions& opts, int64_t batch, uint64_t seed, uint64_t step, int64_t first_row = 0,
+                        int64_t row_stride = 1);
 
 // Fraction of scored positions (targets != -100) whose argmax logit is the target.
 // logits: (..., V) with targets of shape (...).

@@ -61,15 +61,17 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
   while (state.step < o.steps) {
     const double lr = schedule.at(state.step);
     set_learning_rate(opt, lr, lr_scales);
-    // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks.
-    at::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(state.step));
+    // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks;
+    // and by the rank, so that data-parallel ranks do not drop the same units (rank 0: as before).
+    at::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(state.step) +
+                    0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(dist.rank()));
     std::vector<Batch> micro;
     int64_t step_tokens = 0;
     for (int64_t m = 0; m < o.grad_accum; ++m) {
       micro.push_back(task.train_batch(state.step, m, dist.rank(), dist.world()));
       step_tokens += micro.back().tokens();
     }
-    step_tokens *= dist.world();
+    step_tokens *= dist.world();  // each rank holds 1/world of the global batch
     so.step = state.step;
     const StepResult sr = train_step(model, task, opt, micro, so, dist);
     if (state.step == start_step) res.first_loss = sr.loss;
@@ -101,11 +103,14 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
       const double eta = done > 0 ? std::chrono::duration<double>(Clock::now() - t_start).count() / done *
                                         static_cast<double>(o.steps - state.step)
                                   : 0.0;
-      if (log)
-        log->write({{"type", "train"}, {"step", state.step}, {"loss", sr.loss},
-                    {"loss_avg", loss_since_log / steps_since_log}, {"grad_norm", sr.grad_norm}, {"lr", lr},
-                    {"ms_per_step", ms}, {"tokens_per_s", tps}, {"mfu", mfu}, {"tokens", state.tokens},
-                    {"eta_s", eta}});
+      if (log) {
+        nlohmann::json rec = {{"type", "train"}, {"step", state.step}, {"loss", sr.loss},
+                              {"loss_avg", loss_since_log / steps_since_log}, {"grad_norm", sr.grad_norm}, {"lr", lr},
+                              {"ms_per_step", ms}, {"tokens_per_s", tps}, {"mfu", mfu}, {"tokens", state.tokens},
+                              {"eta_s", eta}};
+        rec.update(dist.stats());  // data parallel: bytes all-reduced, buckets, wait time
+        log->write(rec);
+      }
       if (!o.quiet)
         log_line(str(o.label, " ", state.step, "/", o.steps, "  loss ", fmt("%.4f", loss_since_log / steps_since_log),
                      "  gnorm ", fmt("%.3f", sr.grad_norm), "  lr ", fmt("%.2e", lr), "  ", fmt("%.1f", ms),
@@ -131,7 +136,8 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
     if (o.save_every > 0 && state.step % o.save_every == 0 && state.step < o.steps) do_save("periodic");
     const double minutes = std::chrono::duration<double>(Clock::now() - t_start).count() / 60.0;
     const bool stop_here = o.stop_after > 0 && state.step - start_step >= o.stop_after;
-    if (stop_here || stop_requested() || (o.max_minutes > 0 && minutes >= o.max_minutes)) {
+    // Agreed over ranks, so that all stop after the same step.
+    if (dist.any(stop_here || stop_requested() || (o.max_minutes > 0 && minutes >= o.max_minutes))) {
       stopped = true;
       break;
     }

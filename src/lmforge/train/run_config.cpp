@@ -92,6 +92,8 @@ RunConfig parse_run_config(const toml::table& t_in) {
   LMF_REQUIRE(tr.warmup_steps >= 0, ConfigError, "config key 'train.warmup_steps': must be >= 0");
   LMF_REQUIRE(tr.on_nonfinite == "stop" || tr.on_nonfinite == "skip", ConfigError,
               "config key 'train.on_nonfinite': expected \"stop\" or \"skip\", got \"", tr.on_nonfinite, "\"");
+  LMF_REQUIRE(tr.ddp_bucket_mb > 0, ConfigError, "config key 'train.ddp_bucket_mb': must be positive, got ", tr.ddp_bucket_mb);
+  LMF_REQUIRE(tr.ddp_timeout_s > 0, ConfigError, "config key 'train.ddp_timeout_s': must be positive, got ", tr.ddp_timeout_s);
   parse_precision(tr.precision, "train.precision");
   c.data.tokenizer.validate();
   LMF_REQUIRE(c.model.position != "learned" || tr.seq_len <= c.model.max_seq_len, ConfigError,

@@ -64,10 +64,12 @@ struct TrainConfig {
   int64_t eval_batches = 16;
   int64_t save_every = 0;
   double max_minutes = 0;
+  double ddp_bucket_mb = 25;
+  double ddp_timeout_s = 300;
   template <class V>
   void visit(V& v) {
     v("steps", steps, "optimizer steps");
-    v("batch_size", batch_size, "sequences per micro-batch (per rank)");
+    v("batch_size", batch_size, "sequences per micro-batch, over all ranks (each of N data-parallel ranks takes batch_size / N)");
     v("seq_len", seq_len, "tokens per training sequence");
     v("grad_accum", grad_accum, "micro-batches per optimizer step");
     v("optimizer", optimizer, "a registered optimizer (adamw | sgd) with its options: [train.optimizer] name = ...");
@@ -84,6 +86,8 @@ struct TrainConfig {
     v("eval_batches", eval_batches, "validation batches for the periodic evaluation");
     v("save_every", save_every, "checkpoint every N steps; 0 = only at the end");
     v("max_minutes", max_minutes, "stop (and save) after this wall-clock budget; 0 = none");
+    v("ddp_bucket_mb", ddp_bucket_mb, "data parallel: MiB of gradients per all-reduce bucket");
+    v("ddp_timeout_s", ddp_timeout_s, "data parallel: seconds before a collective or the rendezvous gives up on a rank");
   }
 };
 

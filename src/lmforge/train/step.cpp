@@ -13,21 +13,30 @@ StepResult train_step(torch::nn::Module& model, Task& task, torch::optim::Optimi
                       const std::vector<Batch>& micro_batches, const StepOptions& o, Distributed& dist) {
   StepResult r;
   const double k = static_cast<double>(micro_batches.size());
-  for (const Batch& b : micro_batches) {
+  // Scored tokens of each micro-batch over all ranks. A rank divides its loss sum by that global
+  // count / world (the gradient all-reduce averages over ranks), so W ranks take exactly one
+  // process's step even when they score different numbers of tokens (MLM masks).
+  std::vector<double> counts(micro_batches.size());
+  for (size_t i = 0; i < micro_batches.size(); ++i) counts[i] = static_cast<double>(task.loss_count(micro_batches[i]));
+  dist.all_reduce_sum(counts);
+  const double world = dist.world();
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    const Batch& b = micro_batches[i];
     at::Tensor loss;
     {
       AutocastGuard ac(o.dtype, o.device);
       ForwardContext ctx;
       ctx.training = true;
       LossSum l = task.loss(model, b.to(o.device), ctx);
-      loss = l.sum / static_cast<double>(std::max<int64_t>(l.count, 1));
+      loss = l.sum / (std::max(counts[i], 1.0) / world);
       for (const auto& [name, aux] : ctx.aux_losses) loss = loss + aux;
     }
+    dist.set_sync(i + 1 == micro_batches.size());  // only the last backward all-reduces
     (loss / k).backward();
     r.loss += loss.item<double>() / k;
   }
   std::vector<at::Tensor> params = model.parameters();
-  dist.all_reduce_gradients(params);
+  dist.finish_gradient_sync(params);  // waits for the buckets: the mean gradient over ranks
   auto drop_gradients = [&] {
     // Dropped rather than zeroed: less memory traffic, and no stale graphs.
     for (auto& p : params) p.mutable_grad() = at::Tensor();
@@ -35,7 +44,8 @@ StepResult train_step(torch::nn::Module& model, Task& task, torch::optim::Optimi
   // Measured before the hooks touch the gradients; all ranks see the same all-reduced norm, so
   // they all take the same branch below.
   r.grad_norm = torch::nn::utils::clip_grad_norm_(params, 1e30);  // measures; a clip at 1e30 scales nothing
-  const double loss_all = dist.all_reduce_mean(r.loss);
+  const double loss_all = dist.all_reduce_mean(r.loss);  // what rank 0 logs: the mean over ranks
+  r.loss = loss_all;
   if (!std::isfinite(loss_all) || !std::isfinite(r.grad_norm)) {
     drop_gradients();
     if (o.on_nonfinite != "skip")

@@ -17,6 +17,12 @@ int64_t Batch::tokens() const {
   return inputs.defined() ? inputs.numel() : 0;
 }
 
+int64_t Task::loss_count(const Batch& b) const {
+  if (!b.targets.defined()) return 0;
+  if (at::isIntegralType(b.targets.scalar_type(), false)) return (b.targets != -100).sum().item<int64_t>();
+  return b.targets.size(0);
+}
+
 Batch Batch::to(const at::Device& dev) const {
   auto mv = [&](const at::Tensor& t) { return t.defined() ? t.to(dev) : t; };
   return {mv(inputs), mv(targets), mv(segments), mv(key_padding)};
@@ -64,5 +70,14 @@ nlohmann::json evaluate_batches(torch::nn::Module& model, Task& task, const std:
   r["valid_tokens"] = n;
   return r;
 }
+
+int64_t rank_batch_size(int64_t global_batch, int world) {
+  LMF_REQUIRE(world >= 1 && global_batch % world == 0, ConfigError, "config key 'train.batch_size' (", global_batch,
+              ") is the global micro-batch and must split evenly over the ", world,
+              " processes; choose a multiple of ", world);
+  return global_batch / world;
+}
+
+void check_world_fits(const RunConfig& cfg, int world) { rank_batch_size(cfg.train.batch_size, world); }
 
 }  // namespace lmforge

@@ -9,6 +9,9 @@
 // the table named after them ([data.mqar], [data.mlm]); the others are built by their subcommand.
 // Batches are pure functions of (seed, step, micro-batch, rank): resuming at step s sees exactly
 // the batches an uninterrupted run would, and rank r of W takes its own rows of the global batch.
+// train.batch_size is the GLOBAL micro-batch: rank r of W gets the rows r, r+W, r+2W, ... of it
+// (batch_size / W rows), so the union over ranks is exactly the batch one process would take, and
+// the sample sequence does not depend on W (a run may resume with another number of ranks).
 #pragma once
 #include <memory>
 #include <string>
@@ -56,6 +59,10 @@ class Task {
   // The objective on one batch (the caller sets autocast and ctx.training). Auxiliary losses the
   // model leaves in ctx (MoE balance, routing) are added by the loop, never by the task.
   virtual LossSum loss(torch::nn::Module& model, const Batch& b, ForwardContext& ctx) = 0;
+  // What loss(b).count will be, known before the forward pass: the step all-reduces these counts
+  // so that data-parallel ranks divide by the global count. Default: targets that are not -100
+  // (integer targets), or one per row (real-valued targets).
+  virtual int64_t loss_count(const Batch& b) const;
   // Metrics beside the loss (MQAR accuracy), on the validation batches, in eval mode, no gradients.
   virtual nlohmann::json extra_metrics(torch::nn::Module& model, const std::vector<Batch>& batches) { return {}; }
   // True when exp(valid_loss) is a perplexity worth reporting (token-level likelihoods).
@@ -71,6 +78,11 @@ struct TaskContext {
   std::string run_dir;
 };
 using TaskRegistry = Registry<Task, TaskContext>;
+
+// Rows per rank: global_batch / world; ConfigError when world does not divide it.
+int64_t rank_batch_size(int64_t global_batch, int world);
+// Checks that a config can run on `world` ranks (the batch splits evenly).
+void check_world_fits(const RunConfig& cfg, int world);
 
 // Builds the task of a config (data.task, its options data.<task>). For text tasks, trains the
 // tokenizer into run_dir/tokenizer unless it is there already (resume, evaluation), and tokenizes

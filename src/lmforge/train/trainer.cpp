@@ -45,13 +45,20 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     state = load_state(ckpt);
   }
   RunConfig cfg = parse_run_config(config);
-  set_threads(static_cast<int>(cfg.run.threads));
+  check_world_fits(cfg, dist.world());  // train.batch_size is global: it must split over the ranks
+  // Default threads: this machine's cores shared by its ranks.
+  set_threads(opts.threads > 0 ? opts.threads
+              : cfg.run.threads > 0 ? static_cast<int>(cfg.run.threads)
+                                    : std::max(1, available_cores() / dist.local_world()));
   const at::Device dev(cfg.run.device);
   const at::ScalarType dtype = parse_precision(cfg.train.precision, "train.precision");
   fs::create_directories(opts.run_dir);
 
   // --- data, model, optimizer -----------------------------------------------------------------
+  // Rank 0 trains the tokenizer and builds the token caches first; the other ranks then find them.
+  if (!rank0) dist.barrier();
   std::shared_ptr<Task> task = make_task(cfg, opts.run_dir);
+  if (rank0) dist.barrier();
   if (cfg.model.vocab_size == 0) cfg.model.vocab_size = task->vocab_size();
   LMF_REQUIRE(cfg.model.vocab_size >= task->vocab_size(), ConfigError, "model.vocab_size ", cfg.model.vocab_size,
               " is smaller than the data's vocabulary (", task->vocab_size(), ")");
@@ -68,6 +75,12 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     load_weights((fs::path(ckpt) / "model.pt").string(), *model);
     load_optimizer((fs::path(ckpt) / "optimizer.pt").string(), *built.optimizer);
   }
+  {
+    std::vector<at::Tensor> tensors = model->parameters();
+    for (const auto& b : model->buffers()) tensors.push_back(b);
+    dist.broadcast_parameters(tensors);  // every rank starts from rank 0's weights
+    dist.prepare(model->parameters());   // gradient hooks and buckets
+  }
   LrSchedule sched(tc.schedule, tc.lr, tc.min_lr_ratio, tc.warmup_steps, tc.steps);
 
   LoopOptions lo;
@@ -82,7 +95,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   JsonlLog log(rank0 ? (fs::path(opts.run_dir) / "log.jsonl").string() : "/dev/null");
   if (rank0 && !opts.quiet)
     log_line(str("lmforge train: ", model->num_parameters(), " parameters, ", tc.steps, " steps of ",
-                 tc.batch_size * tc.seq_len * tc.grad_accum * dist.world(), " tokens, ", tc.precision, ", ",
+                 tc.batch_size * tc.seq_len * tc.grad_accum, " tokens, ", tc.precision, ", ",
                  tc.optimizer.name, ", ", at::get_num_threads(), " threads -> ", opts.run_dir));
 
   LoopState ls = LoopState::from_json(state);
@@ -93,6 +106,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   const LoopResult lr = run_loop(*model, *task, *built.optimizer, built.lr_scales, sched, lo, ls, dist, &log, save);
   const nlohmann::json& last_eval = ls.last_eval;
   const int64_t step = ls.step, tokens = ls.tokens;
+  dist.barrier();  // the other ranks end only once rank 0 has saved
   nlohmann::json metrics = last_eval;
   metrics["step"] = step;
   metrics["tokens"] = tokens;

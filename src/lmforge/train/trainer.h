@@ -20,6 +20,7 @@ struct TrainOptions {
   std::string init_weights;  // optional: start from these weights (a pickled dict, e.g. from PyTorch)
   bool quiet = false;
   int64_t stop_after = 0;  // stop (saving, as on SIGINT) after this many steps of this call; 0 = never
+  int threads = 0;         // intra-op threads, overriding run.threads (not stored); 0 = run.threads
 };
 
 // Trains according to `config` (the layered TOML; resumed runs take it from the checkpoint).

@@ -41,7 +41,8 @@ LmTask::LmTask(const RunConfig& cfg, const std::string& run_dir) : cfg_(cfg) {
 
 Batch LmTask::train_batch(int64_t step, int64_t micro, int rank, int world) {
   if (world != world_ || rank != rank_) {
-    sampler_ = std::make_unique<data::LmSampler>(train_->span(), cfg_.train.seq_len, cfg_.train.batch_size,
+    sampler_ = std::make_unique<data::LmSampler>(train_->span(), cfg_.train.seq_len,
+                                                 rank_batch_size(cfg_.train.batch_size, world),
                                                  static_cast<uint64_t>(cfg_.run.seed), rank, world);
     rank_ = rank, world_ = world;
   }

@@ -29,8 +29,9 @@ class MlmTask : public Task {
   Batch train_batch(int64_t step, int64_t micro, int rank, int world) override {
     Batch b = lm_->train_batch(step, micro, rank, world);
     const uint64_t key = data::counter_key(static_cast<uint64_t>(cfg_.run.seed), 0x4d4c4dULL,
-                                           static_cast<uint64_t>((step * cfg_.train.grad_accum + micro) * world + rank));
-    data::MlmBatch m = data::mask_tokens(b.inputs, o_.mask_rate, o_, mask_, vocab_, specials_, key);
+                                           static_cast<uint64_t>(step * cfg_.train.grad_accum + micro));
+    // Masks keyed by the global row: rank r of W masks its rows as one process would.
+    data::MlmBatch m = data::mask_tokens(b.inputs, o_.mask_rate, o_, mask_, vocab_, specials_, key, rank, world);
     return {m.inputs, m.targets};
   }
   std::vector<Batch> valid_batches(int64_t max_batches) override {

@@ -17,9 +17,10 @@ class MqarTask : public Task {
   }
   int64_t vocab_size() const override { return o_.vocab_size; }
   Batch train_batch(int64_t step, int64_t micro, int rank, int world) override {
-    const int64_t B = cfg_.train.batch_size;
-    const uint64_t index = static_cast<uint64_t>((step * cfg_.train.grad_accum + micro) * world + rank);
-    data::MqarBatch b = data::generate_mqar(o_, B, static_cast<uint64_t>(cfg_.run.seed), index);
+    // Rank r of W: the global rows r, r + W, ... of the micro-batch one process would take.
+    const int64_t B = rank_batch_size(cfg_.train.batch_size, world);
+    const uint64_t index = static_cast<uint64_t>(step * cfg_.train.grad_accum + micro);
+    data::MqarBatch b = data::generate_mqar(o_, B, static_cast<uint64_t>(cfg_.run.seed), index, rank, world);
     return {b.inputs, b.targets};
   }
   std::vector<Batch> valid_batches(int64_t max_batches) override {
