@@ -6,9 +6,11 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace lmforge::test {
 
@@ -47,11 +49,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `lmforge ARGS` (ARGS is shell-quoted by the caller) and captures its output and exit code.
-inline CommandResult run_lmforge(const std::string& args) {
-  std::string cmd = std::string(LMFORGE_BINARY) + " " + args + " 2>&1";
+// Runs a shell command line and captures its stdout and stderr together and its exit code.
+inline CommandResult run_command(const std::string& cmd) {
   CommandResult r;
-  FILE* p = ::popen(cmd.c_str(), "r");
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
   if (!p) return r;
   char buf[4096];
   size_t n;
@@ -59,6 +60,32 @@ inline CommandResult run_lmforge(const std::string& args) {
   int status = ::pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// Runs `lmforge ARGS` (ARGS is shell-quoted by the caller) and captures its output and exit code.
+inline CommandResult run_lmforge(const std::string& args) { return run_command(std::string(LMFORGE_BINARY) + " " + args); }
+
+// The training losses a run logged (log.jsonl records of type "train"), in order.
+inline std::vector<double> train_losses(const std::string& run_dir) {
+  std::vector<double> v;
+  std::ifstream f(run_dir + "/log.jsonl");
+  std::string line;
+  while (std::getline(f, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") v.push_back(j["loss"].get<double>());
+  }
+  return v;
+}
+
+// The message of the E that f() throws, or "" when it throws none.
+template <class E, class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
 }
 
 // A file of ../shared/data, or "" (the test should GTEST_SKIP) when absent.

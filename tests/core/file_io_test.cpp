@@ -29,15 +29,6 @@ std::vector<std::string> others(const std::string& dir, const std::set<std::stri
   return v;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Runs f with the process's file size limit at `bytes` (writes beyond it fail with EFBIG instead
 // of killing us with SIGXFSZ): a disk that fills up in the middle of a write, without a full disk.
@@ -61,7 +52,7 @@ void with_file_size_limit(rlim_t bytes, F&& f) {
 TEST(FileIo, ReadMissingFileNamesIt) {
   TempDir d("fio");
   const std::string p = d / "nope.txt";
-  const std::string msg = error_of([&] { read_file(p); });
+  const std::string msg = test::error_of<InputError>([&] { read_file(p); });
   EXPECT_NE(msg.find("'" + p + "'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("No such file"), std::string::npos) << msg;
   EXPECT_FALSE(read_file_if_exists(p).has_value());
@@ -69,7 +60,7 @@ TEST(FileIo, ReadMissingFileNamesIt) {
 
 TEST(FileIo, ReadFolderNamesIt) {
   TempDir d("fio");
-  const std::string msg = error_of([&] { read_file(d.path()); });
+  const std::string msg = test::error_of<InputError>([&] { read_file(d.path()); });
   EXPECT_NE(msg.find(d.path()), std::string::npos) << msg;
   EXPECT_NE(msg.find("folder"), std::string::npos) << msg;
 }
@@ -91,7 +82,7 @@ TEST(FileIo, WriteThenReadRoundTrips) {
 TEST(FileIo, MissingFolderNamesTheFile) {
   TempDir d("fio");
   const std::string p = d / "no/such/folder/x.json";
-  const std::string msg = error_of([&] { write_file_atomic(p, "{}"); });
+  const std::string msg = test::error_of<InputError>([&] { write_file_atomic(p, "{}"); });
   EXPECT_NE(msg.find("'" + p + "'"), std::string::npos) << msg;
 }
 
@@ -99,7 +90,7 @@ TEST(FileIo, TargetThatIsAFolderStaysAndNoTempFileIsLeft) {
   TempDir d("fio");
   fs::create_directories(d / "out/inner");
   test::write_text(d / "out/inner/keep.txt", "kept");
-  const std::string msg = error_of([&] { write_file_atomic(d / "out", "data"); });
+  const std::string msg = test::error_of<InputError>([&] { write_file_atomic(d / "out", "data"); });
   EXPECT_NE(msg.find("'" + d / "out" + "'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("unchanged"), std::string::npos) << msg;
   EXPECT_EQ(test::read_text(d / "out/inner/keep.txt"), "kept");
@@ -111,7 +102,7 @@ TEST(FileIo, FailedWriteKeepsTheOldContent) {
   const std::string p = d / "weights.bin";
   write_file_atomic(p, "old content");
   std::string msg;
-  with_file_size_limit(64 << 10, [&] { msg = error_of([&] { write_file_atomic(p, std::string(4 << 20, 'x')); }); });
+  with_file_size_limit(64 << 10, [&] { msg = test::error_of<InputError>([&] { write_file_atomic(p, std::string(4 << 20, 'x')); }); });
   EXPECT_NE(msg.find("'" + p + "'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("File too large"), std::string::npos) << msg;  // EFBIG, as a full disk gives ENOSPC
   EXPECT_EQ(read_file(p), "old content");
@@ -125,7 +116,7 @@ TEST(FileIo, ReadOnlyFolderKeepsTheOldContent) {
   const std::string p = d / "ro/report.html";
   write_file_atomic(p, "old");
   ::chmod((d / "ro").c_str(), 0555);
-  const std::string msg = error_of([&] { write_file_atomic(p, "new"); });
+  const std::string msg = test::error_of<InputError>([&] { write_file_atomic(p, "new"); });
   ::chmod((d / "ro").c_str(), 0755);
   EXPECT_NE(msg.find("'" + p + "'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("Permission denied"), std::string::npos) << msg;
@@ -167,7 +158,7 @@ TEST(FileIo, AtomicFileWriteAtFillsAHeader) {
 TEST(FileIo, FsyncDirOfMissingFolderNamesIt) {
   TempDir d("fio");
   EXPECT_NO_THROW(fsync_dir(d.path()));
-  const std::string msg = error_of([&] { fsync_dir(d / "gone"); });
+  const std::string msg = test::error_of<InputError>([&] { fsync_dir(d / "gone"); });
   EXPECT_NE(msg.find(d / "gone"), std::string::npos) << msg;
 }
 

@@ -18,16 +18,7 @@ using test::write_text;
 const fs::path kRoot = fs::path(LMFORGE_TEST_DATA_DIR).parent_path().parent_path();
 
 test::CommandResult check_layers(const std::string& root) {
-  test::CommandResult r;
-  const std::string cmd = "bash '" + (kRoot / "scripts" / "check_layers.sh").string() + "' '" + root + "' 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return test::run_command("bash '" + (kRoot / "scripts" / "check_layers.sh").string() + "' '" + root + "'");
 }
 
 TEST(Layers, NoIncludeReachesUp) {

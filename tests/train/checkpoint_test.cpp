@@ -45,15 +45,6 @@ void save(const std::string& run, Tiny& m, int64_t step) {
   save_checkpoint(run, *m.lin, m.opt.get(), {{"step", step}, {"tokens", 0}}, small_config());
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // 20 KB of random bytes written into the file at a quarter of its length (extending it if short).
 void scribble(const std::string& path, uint32_t seed) {
@@ -97,7 +88,7 @@ TEST(Checkpoint, DamagedFilesAreErrorsNamingThem) {
     const std::string c = d / "checkpoint";
     const std::string path = c + "/" + f;
     scribble(path, 11);
-    std::string msg = error_of([&] {
+    std::string msg = test::error_of<InputError>([&] {
       Tiny other;
       if (std::string(f) == "model.pt") load_weights(path, *other.lin);
       if (std::string(f) == "optimizer.pt") load_optimizer(path, *other.opt);
@@ -106,7 +97,7 @@ TEST(Checkpoint, DamagedFilesAreErrorsNamingThem) {
     });
     EXPECT_NE(msg.find("checkpoint file '" + path + "' is corrupt"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("checkpoint.old"), std::string::npos) << "no older checkpoint to point to: " << msg;
-    EXPECT_NE(error_of([&] { verify_checkpoint(c); }).find(path), std::string::npos);
+    EXPECT_NE(test::error_of<InputError>([&] { verify_checkpoint(c); }).find(path), std::string::npos);
   }
 }
 
@@ -118,7 +109,7 @@ TEST(Checkpoint, SameSizeDamageIsAChecksumMismatch) {
   std::string bytes = read_file(path);
   bytes[bytes.size() / 2] ^= 0x01;  // one bit, same size
   test::write_text(path, bytes);
-  const std::string msg = error_of([&] {
+  const std::string msg = test::error_of<InputError>([&] {
     Tiny other;
     load_weights(path, *other.lin);
   });
@@ -130,7 +121,7 @@ TEST(Checkpoint, MalformedManifestIsNamed) {
   Tiny m;
   save(d.path(), m, 1);
   test::write_text(d / "checkpoint/manifest.json", "{ torn");
-  const std::string msg = error_of([&] { load_state(d / "checkpoint"); });
+  const std::string msg = test::error_of<InputError>([&] { load_state(d / "checkpoint"); });
   EXPECT_NE(msg.find("manifest.json' is corrupt"), std::string::npos) << msg;
 }
 
@@ -176,7 +167,7 @@ TEST(Checkpoint, FailedSaveKeepsThePreviousCheckpoint) {
   struct rlimit lim = old;
   lim.rlim_cur = 64;  // bytes: model.pt cannot be written
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
-  std::string msg = error_of([&] { save(d.path(), m, 2); });
+  std::string msg = test::error_of<InputError>([&] { save(d.path(), m, 2); });
   ::setrlimit(RLIMIT_FSIZE, &old);
   ::sigaction(SIGXFSZ, &prev, nullptr);
   EXPECT_NE(msg.find("model.pt"), std::string::npos) << msg;
@@ -220,7 +211,7 @@ TEST(Checkpoint, DamagedCheckpointNamesTheOlderOne) {
   fs::copy(d / "checkpoint", d / "checkpoint.old");
   scribble(d / "checkpoint/model.pt", 3);
   EXPECT_EQ(checkpoint_dir(d.path()), d / "checkpoint");
-  const std::string msg = error_of([&] {
+  const std::string msg = test::error_of<InputError>([&] {
     Tiny other;
     load_weights(d / "checkpoint/model.pt", *other.lin);
   });

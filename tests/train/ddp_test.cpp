@@ -45,17 +45,7 @@ std::string tiny_args(int64_t steps, int64_t batch) {
 }
 
 // Runs a shell command line (bounded by `timeout`), capturing stdout and stderr.
-test::CommandResult sh(const std::string& cmd) {
-  test::CommandResult r;
-  FILE* p = ::popen(("timeout -k 5 120 sh -c '" + cmd + "' 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+test::CommandResult sh(const std::string& cmd) { return test::run_command("timeout -k 5 120 sh -c '" + cmd + "'"); }
 
 std::string bin() { return LMFORGE_BINARY; }
 
@@ -94,16 +84,6 @@ double max_weight_diff(const std::string& a, const std::string& b) {
   return m;
 }
 
-std::vector<double> train_losses(const std::string& run_dir) {
-  std::vector<double> v;
-  std::ifstream f(run_dir + "/log.jsonl");
-  std::string line;
-  while (std::getline(f, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j["type"] == "train") v.push_back(j["loss"].get<double>());
-  }
-  return v;
-}
 
 }  // namespace
 
@@ -120,7 +100,7 @@ TEST(Ddp, TwoRanksMatchOneProcessAndResumeOnOne) {
   const double diff = max_weight_diff(d / "one", d / "two");
   EXPECT_LE(diff, kWeightTol) << "2 ranks drifted from 1 process";
   // Rank 0 alone logs: 5 train records, not 10, and with the mean loss over ranks.
-  const auto l1 = train_losses(d / "one"), l2 = train_losses(d / "two");
+  const auto l1 = test::train_losses(d / "one"), l2 = test::train_losses(d / "two");
   ASSERT_EQ(l1.size(), 5u);
   ASSERT_EQ(l2.size(), 5u);
   for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-5) << "step " << i + 1;
@@ -173,7 +153,7 @@ TEST(Ddp, MlmTwoRanksMatchOneProcess) {
   auto two = test::run_lmforge("train " + args + " --nproc 2 --out " + d / "two");
   ASSERT_EQ(two.code, 0) << two.output;
   EXPECT_LE(max_weight_diff(d / "one", d / "two"), kWeightTol);
-  const auto l1 = train_losses(d / "one"), l2 = train_losses(d / "two");
+  const auto l1 = test::train_losses(d / "one"), l2 = test::train_losses(d / "two");
   ASSERT_EQ(l1.size(), l2.size());
   for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-5) << "step " << i + 1;
 }

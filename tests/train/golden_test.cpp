@@ -23,16 +23,6 @@ toml::table tiny_config(int64_t steps) {
   return t;
 }
 
-std::vector<double> losses_of(const std::string& run_dir) {
-  std::vector<double> v;
-  std::ifstream f(run_dir + "/log.jsonl");
-  std::string line;
-  while (std::getline(f, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j["type"] == "train") v.push_back(j["loss"].get<double>());
-  }
-  return v;
-}
 
 }  // namespace
 
@@ -42,7 +32,7 @@ TEST(Golden, TinyModelLossTrajectory) {
   o.run_dir = d / "run";
   o.quiet = true;
   train(tiny_config(20), o);
-  std::vector<double> losses = losses_of(o.run_dir);
+  std::vector<double> losses = test::train_losses(o.run_dir);
   ASSERT_EQ(losses.size(), 20u);
   const std::string golden = std::string(LMFORGE_TEST_DATA_DIR) + "/gpt_tiny_losses.json";
   if (std::getenv("LMFORGE_UPDATE_GOLDEN")) {
@@ -78,7 +68,7 @@ TEST(Golden, ResumeIsBitExact) {
   again.resume = true;
   again.quiet = true;
   train({}, again);
-  std::vector<double> a = losses_of(full.run_dir), b = losses_of(part.run_dir);
+  std::vector<double> a = test::train_losses(full.run_dir), b = test::train_losses(part.run_dir);
   ASSERT_EQ(a.size(), 12u);
   ASSERT_EQ(b.size(), 12u);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
