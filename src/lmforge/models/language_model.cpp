@@ -52,8 +52,11 @@ LanguageModel::LanguageModel(const ModelConfig& cfg) : cfg_(cfg) {
     lm_head_ = register_module("lm_head", std::make_shared<Table>(cfg.vocab_size, cfg.d_model, cfg.init_std))->weight;
 }
 
-at::Tensor LanguageModel::embed(const at::Tensor& tokens, int64_t pos_offset, const at::Tensor& segments,
-                                const at::Tensor& positions) {
+at::Tensor LanguageModel::embed(const at::Tensor& tokens, const ForwardContext& ctx) {
+  const int64_t pos_offset = ctx.pos_offset;
+  const at::Tensor& segments = ctx.segments;
+  auto pit = ctx.carry.find("unpad_positions");
+  const at::Tensor positions = pit != ctx.carry.end() ? pit->second : at::Tensor();
   LMF_REQUIRE(tokens.dim() == 2, UserError, "model input must be (batch, length), got ", tokens.sizes());
   at::Tensor x = at::embedding(embed_, tokens);
   if (pos_embed_.defined() && positions.defined()) {
@@ -66,7 +69,11 @@ at::Tensor LanguageModel::embed(const at::Tensor& tokens, int64_t pos_offset, co
   }
   if (type_embed_.defined()) x = x + (segments.defined() ? at::embedding(type_embed_, segments) : type_embed_[0]);
   if (embed_norm_) {
+    // Its own context (no aux losses or carried state from the layers), with the padding facts.
     ForwardContext nctx;
+    nctx.training = ctx.training;
+    nctx.key_padding = ctx.key_padding;
+    if (auto it = ctx.carry.find("unpad_index"); it != ctx.carry.end()) nctx.carry["unpad_index"] = it->second;
     x = embed_norm_->forward(x, nctx);
   }
   if (cfg_.dropout > 0 && is_training()) x = at::dropout(x, cfg_.dropout, true);
@@ -76,8 +83,7 @@ at::Tensor LanguageModel::embed(const at::Tensor& tokens, int64_t pos_offset, co
 at::Tensor LanguageModel::hidden(const at::Tensor& tokens, ForwardContext& ctx) {
   ctx.causal = cfg_.kind == "decoder";
   ctx.training = is_training();
-  auto pit = ctx.carry.find("unpad_positions");
-  at::Tensor x = embed(tokens, ctx.pos_offset, ctx.segments, pit != ctx.carry.end() ? pit->second : at::Tensor());
+  at::Tensor x = embed(tokens, ctx);
   for (auto& b : blocks_) x = b->forward(x, ctx);
   return final_norm_ ? final_norm_->forward(x, ctx) : x;
 }
@@ -94,7 +100,7 @@ at::Tensor LanguageModel::step(const at::Tensor& tokens, std::vector<std::unique
                                ForwardContext& ctx) {
   ctx.causal = true;
   ctx.training = false;
-  at::Tensor x = embed(tokens, ctx.pos_offset);
+  at::Tensor x = embed(tokens, ctx);
   for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->step(x, *states[i], ctx);
   return final_norm_ ? final_norm_->forward(x, ctx) : x;
 }

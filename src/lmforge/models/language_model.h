@@ -32,9 +32,10 @@ class LanguageModel : public torch::nn::Module {
   double train_flops_per_token(int64_t seq_len) const;
 
  private:
-  // positions: (1, nnz) per-token positions of unpadded input (learned positions), else undefined.
-  at::Tensor embed(const at::Tensor& tokens, int64_t pos_offset, const at::Tensor& segments = at::Tensor(),
-                   const at::Tensor& positions = at::Tensor());
+  // Token (+ position, + type) embeddings and the embedding norm, from ctx: pos_offset, segments,
+  // carry["unpad_positions"] ((1, nnz) per-token positions of unpadded input), and the padding
+  // mask, which a norm with batch statistics (PowerNorm, BatchNorm) needs to leave pads out.
+  at::Tensor embed(const at::Tensor& tokens, const ForwardContext& ctx);
   ModelConfig cfg_;
   at::Tensor embed_, pos_embed_, type_embed_, lm_head_;
   std::shared_ptr<Norm> embed_norm_;
