@@ -147,9 +147,8 @@ void ConfigReader::read(const toml::node& n, std::vector<std::string>& v, const 
 
 // --- layering ---------------------------------------------------------------------------------
 
-// A Choice written as its name alone ("adamw") that a later layer extends with options becomes
-// the table form {name = "adamw"} first, so the name survives the merge.
-static void widen_choice(toml::table& parent, const std::string& key) {
+// Used when a later layer extends a Choice given by name alone, so the name survives the merge.
+void widen_choice(toml::table& parent, const std::string& key) {
   toml::node* n = parent.get(key);
   if (!n || !n->is_string()) return;
   toml::table t;

@@ -166,6 +166,9 @@ toml::table unbind(const S& s) {
 
 // Deep merge: tables merge key by key, everything else in `over` replaces what is in `base`.
 void merge_into(toml::table& base, const toml::table& over);
+// A Choice written as its name alone (parent[key] = "adamw") becomes the table form
+// {name = "adamw"}, so that options can be added beside the name; anything else is left alone.
+void widen_choice(toml::table& parent, const std::string& key);
 
 // Parses a TOML file; errors name the file, line and column.
 toml::table parse_toml_file(const std::string& path);

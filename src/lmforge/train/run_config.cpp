@@ -24,11 +24,7 @@ toml::table migrate_legacy_keys(const toml::table& in) {
   for (const char* k : {"beta1", "beta2", "eps"}) {
     const toml::node* v = train->get(k);
     if (!v) continue;
-    if (toml::node* o = train->get("optimizer"); o && o->is_string()) {
-      toml::table w;
-      w.insert("name", *o->value<std::string>());
-      train->insert_or_assign("optimizer", std::move(w));
-    }
+    widen_choice(*train, "optimizer");
     if (!train->get("optimizer")) train->insert_or_assign("optimizer", toml::table{});
     toml::table* opt = train->get("optimizer")->as_table();
     LMF_REQUIRE(opt, ConfigError, "config key 'train.optimizer': expected a name or a table");

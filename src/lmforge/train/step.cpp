@@ -9,6 +9,20 @@
 
 namespace lmforge {
 
+namespace {
+
+// The global L2 norm of the gradients, as clip_grad_norm_ computes it, without its write pass
+// over every gradient (clip_grad_norm_ multiplies by min(1, clip / norm) even when that is 1).
+double global_grad_norm(const std::vector<at::Tensor>& params) {
+  std::vector<at::Tensor> norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) norms.push_back(p.grad().norm(2));
+  if (norms.empty()) return 0.0;
+  return (norms.size() == 1 ? norms[0] : at::stack(norms).norm(2)).item<double>();
+}
+
+}  // namespace
+
 StepResult train_step(torch::nn::Module& model, Task& task, torch::optim::Optimizer& opt,
                       const std::vector<Batch>& micro_batches, const StepOptions& o, Distributed& dist) {
   StepResult r;
@@ -43,7 +57,7 @@ StepResult train_step(torch::nn::Module& model, Task& task, torch::optim::Optimi
   };
   // Measured before the hooks touch the gradients; all ranks see the same all-reduced norm, so
   // they all take the same branch below.
-  r.grad_norm = torch::nn::utils::clip_grad_norm_(params, 1e30);  // measures; a clip at 1e30 scales nothing
+  r.grad_norm = global_grad_norm(params);
   const double loss_all = dist.all_reduce_mean(r.loss);  // what rank 0 logs: the mean over ranks
   r.loss = loss_all;
   if (!std::isfinite(loss_all) || !std::isfinite(r.grad_norm)) {
