@@ -42,9 +42,22 @@ int run_glue(const GlueArgs& a) {
     for (const auto& n : a.tasks) tasks.push_back(&data::glue_task(n));
   }
   std::map<std::string, eval::MetricList> results;
+  nlohmann::json training = nlohmann::json::object();
   for (const data::GlueTask* t : tasks) {
     const std::string out = a.out.empty() ? "" : (fs::path(a.out) / t->name).string();
-    auto r = finetune_glue(*t, a.checkpoint, data, a.o, out, a.predict);
+    GlueTrainStats st;
+    auto r = finetune_glue(*t, a.checkpoint, data, a.o, out, a.predict, &st);
+    if (t->name != "AX") {
+      training[t->name] = {{"trainable_parameters", st.trainable_parameters},
+                           {"optimizer_state_bytes", st.optimizer_state_bytes},
+                           {"train_tokens", st.tokens},
+                           {"train_seconds", st.seconds},
+                           {"tokens_per_s", st.seconds > 0 ? st.tokens / st.seconds : 0.0}};
+      if (!a.o.quiet && !a.json)
+        std::cerr << t->name << " training: " << st.trainable_parameters << " trainable parameters, optimizer state "
+                  << st.optimizer_state_bytes << " bytes, " << static_cast<int64_t>(st.seconds > 0 ? st.tokens / st.seconds : 0)
+                  << " tokens/s" << std::endl;
+    }
     for (auto& [k, v] : r) {
       if (!a.o.quiet && !a.json) {
         std::string line = k + ":";
@@ -64,6 +77,7 @@ int run_glue(const GlueArgs& a) {
     if (g.avg8_complete) j["avg_8_without_wnli"] = g.avg8;
     j["mean_over_present"] = g.avg_present;
     j["n_present"] = g.n_present;
+    j["training"] = training;
     std::cout << j.dump(2) << std::endl;
   } else {
     std::cout << eval::glue_table(results);
@@ -86,7 +100,10 @@ const bool kRegistered = register_subcommand("glue", "fine-tune an encoder on GL
   app.add_option("--weight-decay", a->o.weight_decay, "AdamW weight decay on matrices (default 0.01)");
   app.add_option("--dropout", a->o.dropout, "dropout on the pooled output (default 0.1)");
   app.add_option("--grad-clip", a->o.grad_clip, "clip the global gradient norm to this; 0 = off (default 1.0)");
-  app.add_option("--optimizer", a->o.optimizer, "a registered optimizer: adamw (default) | sgd");
+  app.add_option("--optimizer", a->o.optimizer,
+                 "a registered optimizer: adamw (default) | adamw8bit | galore | gradnormlorp | sgd | ... (lmforge info)");
+  app.add_option("--optimizer-option", a->o.optimizer_options,
+                 "KEY=VALUE option of the optimizer, as in [train.optimizer] (repeatable), e.g. rank=8");
   app.add_option("--max-len", a->o.max_len, "tokens per example incl. [CLS]/[SEP] (default 128)");
   app.add_option("--max-train", a->o.max_train, "fine-tune on a random subset of this many examples (0 = all)");
   app.add_option("--max-eval", a->o.max_eval, "score only the first N dev examples (0 = all)");

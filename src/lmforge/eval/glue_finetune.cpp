@@ -20,6 +20,7 @@
 #include "lmforge/train/load_run.h"
 #include "lmforge/train/loop.h"
 #include "lmforge/train/optimizer.h"
+#include "lmforge/train/optimizers/adam_family.h"
 #include "lmforge/train/schedule.h"
 #include "lmforge/train/tasks/classification.h"
 
@@ -28,6 +29,31 @@ namespace lmforge {
 namespace fs = std::filesystem;
 
 namespace {
+
+// --optimizer NAME with --optimizer-option KEY=VALUE; the Adam family starts from BERT's
+// fine-tuning AdamW (0.9, 0.999), eps 1e-6.
+Choice glue_optimizer_choice(const GlueFinetuneOptions& o) {
+  Choice c{o.optimizer, {}};
+  for (const char* adam : {"adamw", "adamw8bit", "galore", "gradnormlorp"})
+    if (o.optimizer == adam) {
+      c.options.insert("beta1", 0.9);
+      c.options.insert("beta2", 0.999);
+      c.options.insert("eps", 1e-6);
+    }
+  for (const auto& kv : o.optimizer_options) {
+    const auto eq = kv.find('=');
+    LMF_REQUIRE(eq != std::string::npos && eq > 0, UserError, "--optimizer-option '", kv,
+                "': expected KEY=VALUE (a TOML value, e.g. rank=8 or targets=[\"*layers.*\"])");
+    toml::table t;
+    try {
+      t = toml::parse(kv.substr(0, eq) + " = " + kv.substr(eq + 1));
+    } catch (const toml::parse_error& e) {
+      throw UserError(str("--optimizer-option '", kv, "': ", e.description()));
+    }
+    for (auto&& [k, v] : t) c.options.insert_or_assign(k, v);
+  }
+  return c;
+}
 
 // Sorted by length so that each evaluation batch pads little; results returned in input order.
 at::Tensor predict_raw(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size) {
@@ -80,7 +106,8 @@ void write_glue_submission(const data::GlueTask& task, const std::string& path, 
 
 std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task, const std::string& checkpoint,
                                                       const std::string& data_dir, const GlueFinetuneOptions& o,
-                                                      const std::string& out_dir, const std::string& predict_dir) {
+                                                      const std::string& out_dir, const std::string& predict_dir,
+                                                      GlueTrainStats* stats) {
   const fs::path tdir = fs::path(data_dir) / task.dir;
   LoadedRun run = load_run(checkpoint, o.device);
   LMF_REQUIRE(run.tokenizer, InputError, "checkpoint '", checkpoint, "': no tokenizer/ folder beside it");
@@ -120,12 +147,7 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
                              tok.pad_id());
     const int64_t per_epoch = ctask.steps_per_epoch();
     const int64_t total = per_epoch * o.epochs;
-    Choice opt_choice{o.optimizer, {}};
-    if (o.optimizer == "adamw") {  // BERT's fine-tuning AdamW
-      opt_choice.options.insert("beta1", 0.9);
-      opt_choice.options.insert("beta2", 0.999);
-      opt_choice.options.insert("eps", 1e-6);
-    }
+    Choice opt_choice = glue_optimizer_choice(o);
     BuiltOptimizer built = build_optimizer(opt_choice, *clf, o.lr, o.weight_decay, "--optimizer");
     LrSchedule sched(Choice{"linear", {}}, o.lr, 0.0, static_cast<int64_t>(o.warmup * static_cast<double>(total)), total);
     if (!o.quiet)
@@ -140,7 +162,13 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
     lo.label = "  glue " + task.name + " step";
     LoopState ls;
     Distributed single;
-    run_loop(*clf, ctask, *built.optimizer, built.lr_scales, sched, lo, ls, single, nullptr, {});
+    const LoopResult lr = run_loop(*clf, ctask, *built.optimizer, built.lr_scales, sched, lo, ls, single, nullptr, {});
+    if (stats) {
+      for (const auto& p : clf->parameters()) stats->trainable_parameters += p.requires_grad() ? p.numel() : 0;
+      stats->optimizer_state_bytes = optimizer_state_bytes(*built.optimizer);
+      stats->tokens = ls.tokens;
+      stats->seconds = lr.seconds;
+    }
   }
 
   // Dev evaluation.

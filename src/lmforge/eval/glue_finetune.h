@@ -31,13 +31,22 @@ struct GlueModel {
 std::vector<int64_t> predict_classes(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size);
 std::vector<double> predict_scores(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size);
 
+// What a fine-tuning run cost (for comparing optimisers and adapters).
+struct GlueTrainStats {
+  int64_t trainable_parameters = 0;
+  int64_t optimizer_state_bytes = 0;  // after the last step
+  int64_t tokens = 0;                 // real tokens read in training
+  double seconds = 0;                 // in the training loop
+};
+
 // Fine-tunes the encoder in `checkpoint` (a run directory of lmforge pretrain/train) on task's
 // train.tsv in data_dir/<task dir>, evaluates every dev file (MNLI: MNLI-m and MNLI-mm) and returns
 // the metrics by result name. out_dir (optional) receives the fine-tuned model; predict_dir
 // (optional) the test predictions in the GLUE submission format.
 std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task, const std::string& checkpoint,
                                                       const std::string& data_dir, const GlueFinetuneOptions& o,
-                                                      const std::string& out_dir, const std::string& predict_dir);
+                                                      const std::string& out_dir, const std::string& predict_dir,
+                                                      GlueTrainStats* stats = nullptr);
 
 // Writes a leaderboard file: header `index\tprediction`, one row per test example; labels as the
 // task's label names (entailment, ...) for MNLI/QNLI/RTE/AX, integers for the 0/1 tasks, floats

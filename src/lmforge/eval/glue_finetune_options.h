@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lmforge {
 
@@ -14,7 +15,10 @@ struct GlueFinetuneOptions {
   double weight_decay = 0.01;
   double dropout = 0.1;
   double grad_clip = 1.0;            // global-norm clip; 0 = off
-  std::string optimizer = "adamw";   // a registered optimizer (train/optimizers); adamw gets BERT's (0.9, 0.999), eps 1e-6
+  // A registered optimizer (train/optimizers); the Adam family (adamw, adamw8bit, galore,
+  // gradnormlorp) gets BERT's (0.9, 0.999), eps 1e-6 unless optimizer_options set them.
+  std::string optimizer = "adamw";
+  std::vector<std::string> optimizer_options;  // "KEY=VALUE" (TOML value), as [train.optimizer] keys
   int64_t max_len = 128;
   int64_t max_train = 0;  // 0 = every training example; else a seeded random subset
   int64_t max_eval = 0;   // 0 = the whole dev file

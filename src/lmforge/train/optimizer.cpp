@@ -35,7 +35,9 @@ std::vector<ParamGroup> make_param_groups(const NamedParams& params, const std::
   for (const auto& [n, p] : params) {
     if (!p.requires_grad()) continue;
     auto it = claimed.find(p.unsafeGetTensorImpl());
-    groups[it != claimed.end() ? 2 + it->second : (decays(n, p) ? 0 : 1)].params.push_back(p);
+    auto& g = groups[it != claimed.end() ? 2 + it->second : (decays(n, p) ? 0 : 1)];
+    g.params.push_back(p);
+    g.names.push_back(n);
   }
   return groups;
 }

@@ -32,6 +32,7 @@ using NamedParams = std::vector<std::pair<std::string, at::Tensor>>;
 struct ParamGroup {
   std::string tag;  // "decay", "no_decay", or the hint's tag
   std::vector<at::Tensor> params;
+  std::vector<std::string> names;  // parallel to params: names in the model (rules chosen by name)
   double lr_scale = 1.0;
   double weight_decay = 0.0;
 };

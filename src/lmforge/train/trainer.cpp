@@ -17,6 +17,7 @@
 #include "lmforge/train/checkpoint.h"
 #include "lmforge/train/loop.h"
 #include "lmforge/train/optimizer.h"
+#include "lmforge/train/optimizers/adam_family.h"
 #include "lmforge/train/schedule.h"
 #include "lmforge/train/task.h"
 
@@ -114,6 +115,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   metrics["finished"] = lr.finished;
   metrics["skipped_steps"] = ls.skipped;
   metrics["train_seconds"] = lr.seconds;
+  metrics["optimizer_state_bytes"] = optimizer_state_bytes(*built.optimizer);
   if (rank0) write_file_atomic((fs::path(opts.run_dir) / "metrics.json").string(), metrics.dump(2) + "\n");
   return metrics;
 }
