@@ -197,14 +197,18 @@ TEST(AdaHessian, TrainsFromConfigAndResumesBitExactly) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
 }
 
+// `lmforge train -c gpt-tiny` with AdaHessian, one thread, and `extra` arguments.
+test::CommandResult train_cli(const std::string& run_dir, const std::string& extra) {
+  return test::run_lmforge("train -c gpt-tiny --out '" + run_dir +
+                           "' --set run.threads=1 --set train.optimizer.name=adahessian " + extra);
+}
+
 TEST(AdaHessian, FusedOperatorsFallBackToReferenceOnceLogged) {
+  if (active_isa() == Isa::ref) GTEST_SKIP() << "LMFORGE_ISA=ref: nothing falls back";
   test::TempDir d("adahessian-fb");
-  test::CommandResult r = test::run_lmforge(
-      "train -c gpt-tiny --out '" + (d / "run") + "' --set train.steps=3 --set train.eval_every=0 --set run.threads=1 "
-      "--set train.optimizer.name=adahessian --set train.lr=0.05");
+  test::CommandResult r = train_cli(d / "run", "--set train.steps=3 --set train.eval_every=0 --set train.lr=0.05");
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string line = "operator 'linear_xent' uses its reference path";
-  if (active_isa() == Isa::ref) GTEST_SKIP() << "LMFORGE_ISA=ref: nothing falls back";
   const size_t first = r.output.find(line);
   ASSERT_NE(first, std::string::npos) << r.output;
   EXPECT_EQ(r.output.find(line, first + 1), std::string::npos) << "logged more than once:\n" << r.output;
@@ -227,9 +231,7 @@ TEST(AdaHessian, FastBackwardRefusesSecondDifferentiation) {
 
 TEST(AdaHessian, ModelThatCannotDoubleBackwardIsAClearError) {
   test::TempDir d("adahessian-pn");
-  test::CommandResult r = test::run_lmforge(
-      "train -c gpt-tiny --out '" + (d / "run") + "' --set train.steps=2 --set run.threads=1 "
-      "--set model.block.norm=powernorm --set train.optimizer.name=adahessian");
+  test::CommandResult r = train_cli(d / "run", "--set train.steps=2 --set model.block.norm=powernorm");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("cannot differentiate twice through PowerNorm"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
@@ -241,8 +243,7 @@ TEST(AdaHessian, BadOptionsAreConfigErrors) {
            {"train.optimizer.hessian_power=0", "train.optimizer.hessian_power"},
            {"train.optimizer.block=-1", "train.optimizer.block"},
            {"train.optimizer.update_every=0", "train.optimizer.update_every"}}) {
-    test::CommandResult r = test::run_lmforge("train -c gpt-tiny --out '" + (d / "run") +
-                                              "' --set train.optimizer.name=adahessian --set " + set);
+    test::CommandResult r = train_cli(d / "run", "--set " + set);
     EXPECT_EQ(r.code, 2) << set << ": " << r.output;
     EXPECT_NE(r.output.find(key), std::string::npos) << set << ": " << r.output;
   }

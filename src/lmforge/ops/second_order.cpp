@@ -36,8 +36,8 @@ Isa dispatch_isa(const char* op) {
     }
   }
   if (first)
-    log_warning_once(str("second-order pass: operator '", op, "' uses its reference path (its ", isa_name(isa),
-                         " backward is not differentiable)"));
+    log_warning_once(str("second-order pass: operator '", op, "' uses its reference path (its fast backward is not "
+                         "differentiable; the active ISA is ", isa_name(isa), ")"));
   return Isa::ref;
 }
 
