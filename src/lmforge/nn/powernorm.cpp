@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "lmforge/core/error.h"
+#include "lmforge/ops/second_order.h"
 
 namespace lmforge {
 
@@ -26,6 +27,8 @@ struct PowerFn : public torch::autograd::Function<PowerFn> {
     return z;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // The approximate backward is the method itself; it has no second derivative to take.
+    require_first_order_backward("PowerNorm (norm = \"powernorm\": its approximate backward)");
     auto saved = ctx->get_saved_variables();
     const at::Tensor &z = saved[0], &inv_batch = saved[1], &valid = saved[2];  // valid: (T, 1)
     at::Tensor g = grads[0];

@@ -73,6 +73,7 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
     }
     step_tokens *= dist.world();  // each rank holds 1/world of the global batch
     so.step = state.step;
+    so.seed = o.seed;
     const StepResult sr = train_step(model, task, opt, micro, so, dist);
     if (state.step == start_step) res.first_loss = sr.loss;
     res.last_loss = sr.loss;

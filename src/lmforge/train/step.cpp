@@ -1,11 +1,14 @@
 #include "lmforge/train/step.h"
 
 #include <cmath>
+#include <optional>
 
 #include <torch/nn/utils/clip_grad.h>
 
 #include "lmforge/core/precision.h"
 #include "lmforge/nn/step_hooks.h"
+#include "lmforge/ops/second_order.h"
+#include "lmforge/train/hessian.h"
 
 namespace lmforge {
 
@@ -34,6 +37,21 @@ StepResult train_step(torch::nn::Module& model, Task& task, torch::optim::Optimi
   for (size_t i = 0; i < micro_batches.size(); ++i) counts[i] = static_cast<double>(task.loss_count(micro_batches[i]));
   dist.all_reduce_sum(counts);
   const double world = dist.world();
+  // A curvature optimiser (AdaHessian) asks for H z on some steps: then each micro-batch's
+  // gradient is taken with create_graph and multiplied by the same probe z (train/hessian.h),
+  // with fused operators on their reference paths. Every other step is the plain backward below.
+  auto* curvature = dynamic_cast<CurvatureOptimizer*>(&opt);
+  LMF_REQUIRE(!curvature || dist.world() == 1, UserError, "train.optimizer = a second-order optimiser runs on one "
+              "process only (--nproc ", dist.world(), "): its Hessian-vector products are not all-reduced yet");
+  const bool hessian = curvature && curvature->wants_hessian(o.step);
+  std::optional<SecondOrderScope> second_order;
+  std::vector<at::Tensor> hparams, probes, hz;
+  if (hessian) {
+    second_order.emplace();
+    hparams = curvature->curvature_params();
+    probes = rademacher_probes(hparams, o.seed, o.step);
+    hz.resize(hparams.size());
+  }
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     const Batch& b = micro_batches[i];
     at::Tensor loss;
@@ -46,7 +64,10 @@ StepResult train_step(torch::nn::Module& model, Task& task, torch::optim::Optimi
       for (const auto& [name, aux] : ctx.aux_losses) loss = loss + aux;
     }
     dist.set_sync(i + 1 == micro_batches.size());  // only the last backward all-reduces
-    (loss / k).backward();
+    if (hessian)
+      accumulate_gradient_and_hvp(loss / k, hparams, probes, hz, model);
+    else
+      (loss / k).backward();
     r.loss += loss.item<double>() / k;
   }
   std::vector<at::Tensor> params = model.parameters();
@@ -68,6 +89,10 @@ StepResult train_step(torch::nn::Module& model, Task& task, torch::optim::Optimi
                                "train.on_nonfinite = \"skip\")"));
     r.skipped = true;
     return r;
+  }
+  if (hessian) {
+    second_order.reset();
+    curvature->set_hessian_vector_products(std::move(hz), std::move(probes));
   }
   run_before_optimizer_step(model, opt);  // e.g. RigL: dense gradient -> new mask, masked gradient
   if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, o.grad_clip);

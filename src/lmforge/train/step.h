@@ -23,7 +23,8 @@ struct StepOptions {
   // A NaN/Inf loss or gradient: "stop" throws NonFiniteError before the update (weights untouched);
   // "skip" drops the gradients and reports the step as skipped.
   std::string on_nonfinite = "stop";
-  int64_t step = 0;  // for messages
+  int64_t step = 0;  // for messages, and a curvature optimiser's refresh schedule and probes
+  uint64_t seed = 0;  // run.seed: second-order probes are drawn from (seed, step)
 };
 
 struct StepResult {

@@ -16,6 +16,7 @@
 #include "lmforge/core/error.h"
 #include "lmforge/ops/fftconv/kernel.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/second_order.h"
 
 namespace lmforge {
 namespace {
@@ -106,6 +107,7 @@ struct FftConvFn : public torch::autograd::Function<FftConvFn> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    require_first_order_backward("fftconv (fast path)");
     variable_list s = ctx->get_saved_variables();
     const at::Tensor u = s[0], k = s[1], pre = defined_or_none(s[2]), post = defined_or_none(s[3]),
                      D = defined_or_none(s[4]);
@@ -150,7 +152,7 @@ void check(const at::Tensor& u, const at::Tensor& k, const at::Tensor& pre, cons
 at::Tensor fftconv(const at::Tensor& u, const at::Tensor& k, const at::Tensor& pre, const at::Tensor& post,
                    const at::Tensor& D, const FftConvOptions& o) {
   check(u, k, pre, post, D, o);
-  const Isa isa = active_isa();
+  const Isa isa = dispatch_isa("fftconv");
   if (isa == Isa::ref) return fftconv_ref(u, k, pre, post, D, o);
   return FftConvFn::apply(u, k, absent_as_empty(pre), absent_as_empty(post), absent_as_empty(D), o.partial, o.sparsity, static_cast<int64_t>(isa));
 }

@@ -14,6 +14,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/second_order.h"
 #include "lmforge/ops/linear_attention/kernel.h"
 
 namespace lmforge {
@@ -81,6 +82,7 @@ struct LinearAttentionFn : public torch::autograd::Function<LinearAttentionFn> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    require_first_order_backward("linear_attention (fast path)");
     variable_list s = ctx->get_saved_variables();
     const at::Tensor &q0 = s[0], &k0 = s[1], &v0 = s[2], &y = s[3], &den = s[4];
     if (use_amx(q0, k0, v0, static_cast<Isa>(ctx->saved_data["isa"].toInt()))) {
@@ -124,7 +126,7 @@ at::Tensor linear_attention(const at::Tensor& phi_q, const at::Tensor& phi_k, co
                             const LinearAttentionOptions& o) {
   if (!phi_q.device().is_cpu()) return linear_attention_ref(phi_q, phi_k, v, o);  // CUDA: the ATen form
   check(phi_q, phi_k, v, o);
-  const Isa isa = active_isa();
+  const Isa isa = dispatch_isa("linear_attention");
   if (isa == Isa::ref) return linear_attention_ref(phi_q, phi_k, v, o);
   if (phi_q.size(2) == 0) return at::zeros(v.sizes(), v.options());
   return LinearAttentionFn::apply(phi_q, phi_k, v, o.causal, o.chunk, o.eps, static_cast<int64_t>(isa));

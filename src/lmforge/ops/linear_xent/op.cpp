@@ -5,6 +5,7 @@
 #include <torch/autograd.h>
 
 #include "lmforge/core/error.h"
+#include "lmforge/ops/second_order.h"
 
 namespace lmforge {
 
@@ -76,6 +77,7 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
+    require_first_order_backward("linear_xent (fused linear cross-entropy)");
     auto saved = ctx->get_saved_variables();
     const at::Tensor g = grad_out[0];
     return {saved[0] * g.to(saved[0].scalar_type()), saved[1] * g.to(saved[1].scalar_type()), at::Tensor(),
@@ -93,6 +95,11 @@ at::Tensor linear_cross_entropy_sum(const at::Tensor& h, const at::Tensor& weigh
   LMF_REQUIRE(h.size(1) == weight.size(1) && h.size(0) == targets.size(0), UserError,
               "linear_cross_entropy: shapes do not match: h ", h.sizes(), ", weight ", weight.sizes(), ", targets ",
               targets.sizes());
+  // Its backward only scales the gradient formed in the forward, which has no graph: a second-order
+  // pass takes the oracle (ops/second_order.h). Outside one the fused path is used even under
+  // LMFORGE_ISA=ref, as before (it has no per-ISA kernels).
+  if (second_order_active() && dispatch_isa("linear_xent") == Isa::ref)
+    return linear_cross_entropy_sum_ref(h, weight, targets, ignore_index);
   return LinearCrossEntropy::apply(h, weight, targets, ignore_index);
 }
 

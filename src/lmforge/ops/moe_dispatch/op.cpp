@@ -22,6 +22,7 @@
 #include "lmforge/core/error.h"
 #include "lmforge/ops/activation.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/second_order.h"
 #include "lmforge/ops/moe_dispatch/op.h"
 
 namespace lmforge {
@@ -205,6 +206,7 @@ struct MoeDispatchFn : public torch::autograd::Function<MoeDispatchFn> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    require_first_order_backward("moe_dispatch (fast path)");
     auto sv = ctx->get_saved_variables();
     const at::Tensor &xs = sv[0], &ZA = sv[1], &O = sv[2], &g = sv[3], &order = sv[4], &pos = sv[5], &w1 = sv[6],
                      &w2 = sv[7];
@@ -242,7 +244,7 @@ at::Tensor moe_dispatch(const at::Tensor& x_in, const at::Tensor& weight_in, con
   for (int64_t c : counts) total += c;
   LMF_REQUIRE(order_in.dim() == 1 && order_in.size(0) == total && order_in.scalar_type() == at::kLong, UserError,
               "moe_dispatch: order must be int64 with sum(counts) = ", total, " entries, got ", order_in.sizes());
-  if (active_isa() == Isa::ref || !x_in.device().is_cpu())
+  if (dispatch_isa("moe_dispatch") == Isa::ref || !x_in.device().is_cpu())
     return moe_dispatch_ref(x_in, weight_in, order_in, counts, w1_in, b1_in, w2_in, b2_in, act);
   check_activation(act, "moe_dispatch activation");  // the kernels below know only these names
   // Autocast does not see inside a custom Function: cast as the experts' linear layers would be cast.

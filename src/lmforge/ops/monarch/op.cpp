@@ -28,6 +28,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/second_order.h"
 #include "lmforge/ops/monarch/buffers.h"
 #include "lmforge/ops/monarch/op.h"
 #include "lmforge/ops/monarch/passes.h"
@@ -96,6 +97,7 @@ struct MonarchFn : public torch::autograd::Function<MonarchFn> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    require_first_order_backward("monarch_linear (fast path)");
     auto saved = ctx->get_saved_variables();
     const at::Tensor &x1 = saved[0], &x2 = saved[1], &w1 = saved[2], &w2 = saved[3];
     const int64_t k = w1.size(0), q = w1.size(1), p = w1.size(2), l = w2.size(0), s = w2.size(1);
@@ -179,6 +181,7 @@ struct MonarchCpuFn : public torch::autograd::Function<MonarchCpuFn> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    require_first_order_backward("monarch_linear (fast path)");
     auto saved = ctx->get_saved_variables();
     const at::Tensor x1 = saved[0].detach(), x2 = saved[1].detach(), w1 = saved[2].detach(), w2 = saved[3].detach();
     const int64_t k = w1.size(0), q = w1.size(1), p = w1.size(2), l = w2.size(0), s = w2.size(1), r = w2.size(2);
@@ -231,7 +234,7 @@ at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const
               "; need x.size(-1) = k*p and l*r = k*q)");
   LMF_REQUIRE(!bias_in.defined() || bias_in.numel() == l * s, UserError, "monarch_linear: bias has ",
               bias_in.numel(), " entries, expected ", l * s);
-  if (active_isa() == Isa::ref) return monarch_linear_ref(x_in, w1_in, w2_in, bias_in);
+  if (dispatch_isa("monarch") == Isa::ref) return monarch_linear_ref(x_in, w1_in, w2_in, bias_in);
   // Autocast does not see inside a custom Function: cast like a linear layer would be cast.
   at::Tensor x = x_in, w1 = w1_in, w2 = w2_in, bias = bias_in;
   at::ScalarType dt = x.scalar_type();

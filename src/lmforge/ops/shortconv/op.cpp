@@ -9,6 +9,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/second_order.h"
 #include "lmforge/ops/shortconv/kernel.h"
 
 #include <ATen/Parallel.h>
@@ -58,6 +59,7 @@ struct ShortConvFn : public torch::autograd::Function<ShortConvFn> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    require_first_order_backward("shortconv (fast path)");
     variable_list s = ctx->get_saved_variables();
     const at::Tensor z_in = s[0], w_in = s[1], bias_in = s[2];
     const int64_t parts = ctx->saved_data["parts"].toInt();
@@ -94,7 +96,7 @@ std::vector<at::Tensor> short_conv_split(const at::Tensor& z, const at::Tensor& 
   LMF_REQUIRE(K >= 1 && K <= 16, std::invalid_argument, "short_conv: kernel size must be in [1, 16], got ", K);
   LMF_REQUIRE(!bias.defined() || bias.numel() == C, std::invalid_argument, "short_conv: bias must be (C)");
   LMF_REQUIRE(z.device().is_cpu(), std::invalid_argument, "short_conv: CPU tensors only");
-  const Isa isa = active_isa();
+  const Isa isa = dispatch_isa("shortconv");
   if (isa == Isa::ref) return short_conv_split_ref(z, w, bias, parts);
   // LibTorch 1.13's Function::apply rejects undefined tensors: an absent bias is a 0-element one.
   return ShortConvFn::apply(z, w, bias.defined() ? bias : at::empty({0}, w.options()), parts,
