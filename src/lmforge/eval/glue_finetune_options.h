@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "lmforge/models/peft_config.h"
+
 namespace lmforge {
 
 struct GlueFinetuneOptions {
@@ -23,6 +25,7 @@ struct GlueFinetuneOptions {
   std::string device = "cpu";
   bool quiet = false;
   bool unpad = true;  // MosaicBERT unpadding when every mixer is attention
+  PeftConfig peft;    // [model.peft] for this fine-tuning (LoRA / MEFT); kind "none" = full
 };
 
 }  // namespace lmforge
