@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include "../test_util.h"
+#include "peft_test_util.h"
 #include "lmforge/models/peft.h"
 #include "lmforge/models/sequence_classifier.h"
 #include "lmforge/train/checkpoint.h"
@@ -81,13 +82,7 @@ TEST(Lora, OnlyAdaptersAndHeadTrain) {
   EXPECT_EQ(s.trainable, 2 * (4 * 16 + 48 * 4));
   auto clf = std::make_shared<SequenceClassifier>(lm, 2, 0.0);
   randomize_adapters(*clf);  // with B = 0, A's gradient would be 0 too
-  at::Tensor keep = at::ones({2, 7}, at::kBool);
-  clf->forward(at::randint(0, 40, {2, 7}), at::Tensor(), keep).sum().backward();
-  for (const auto& q : clf->named_parameters()) {
-    const bool adapter = q.key().find(".lora.") != std::string::npos;
-    const bool head = q.key().rfind("pooler.", 0) == 0 || q.key().rfind("head.", 0) == 0;
-    EXPECT_EQ(q.value().grad().defined(), adapter || head) << q.key();
-  }
+  test::expect_gradients_only_on_adapters_and_head(*clf, ".lora.", 40, 7);
   BuiltOptimizer built = build_optimizer(Choice{"adamw", {}}, *clf, 1e-3, 0.01, "test");
   int64_t in_opt = 0;
   for (const auto& g : built.optimizer->param_groups()) in_opt += static_cast<int64_t>(g.params().size());

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "../test_util.h"
+#include "peft_test_util.h"
 #include "lmforge/models/peft.h"
 #include "lmforge/models/sequence_classifier.h"
 
@@ -197,13 +198,7 @@ TEST(Meft, ClassifierTrainsOnlyAdaptersAndHead) {
   EXPECT_EQ(s.adapted.size(), 2u);
   auto clf = std::make_shared<SequenceClassifier>(lm, 2, 0.1);
   clf->train();
-  at::Tensor keep = at::ones({2, 6}, at::kBool);
-  clf->forward(at::randint(0, 40, {2, 6}), at::Tensor(), keep).sum().backward();
-  for (const auto& q : clf->named_parameters()) {
-    const bool adapter = q.key().find(".meft_") != std::string::npos;
-    const bool head = q.key().rfind("pooler.", 0) == 0 || q.key().rfind("head.", 0) == 0;
-    EXPECT_EQ(q.value().grad().defined(), adapter || head) << q.key();
-  }
+  test::expect_gradients_only_on_adapters_and_head(*clf, ".meft_", 40, 6);
 }
 
 }  // namespace
