@@ -63,4 +63,24 @@ TEST(GlueCli, PretrainFinetunePredictAdvglue) {
   // Unknown task name.
   r = run_lmforge("glue --task squad --checkpoint " + (d / "run") + " --data " + glue);
   EXPECT_EQ(r.code, 2) << r.output;
+
+  // PEFT (docs/peft.md): LoRA saves only adapters + head with a pointer to its base, and advglue
+  // loads it back through that pointer; MEFT fine-tunes; bad PEFT settings are clear errors.
+  const std::string ft = " --epochs 1 --batch-size 8 --threads 1 --task sst2 --checkpoint " + (d / "run") + " --data " + glue;
+  r = run_lmforge("glue -q --json --peft lora --set model.peft.rank=2" + ft + " --out " + (d / "lora"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto state = nlohmann::json::parse(lmforge::test::read_text(d / "lora/SST-2/checkpoint/state.json"));
+  EXPECT_TRUE(state.contains("peft_base")) << state.dump();
+  EXPECT_LT(std::filesystem::file_size(d / "lora/SST-2/checkpoint/model.pt"),
+            std::filesystem::file_size(d / "ft/SST-2/checkpoint/model.pt") / 2);
+  r = run_lmforge("advglue --json --threads 1 --data " + (d / "dev.json") + " --model sst2=" + (d / "lora/SST-2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_lmforge("glue -q --json --peft meft1" + ft);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_lmforge("glue -q --peft lora --set 'model.peft.targets=[\"*.query\"]'" + ft);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("pattern '*.query' matches no linear layer"), std::string::npos) << r.output;
+  r = run_lmforge("glue -q --set model.d_model=8" + ft);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("only model.peft.* keys"), std::string::npos) << r.output;
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lmforge/cli/subcommand.h"
+#include "lmforge/core/config.h"
 #include "lmforge/core/error.h"
 #include "lmforge/core/threads.h"
 #include "lmforge/eval/glue_finetune.h"
@@ -21,13 +22,30 @@ namespace fs = std::filesystem;
 struct GlueArgs {
   std::vector<std::string> tasks;
   bool all = false, json = false;
-  std::string checkpoint, data, out, predict;
+  std::string checkpoint, data, out, predict, peft;
+  std::vector<std::string> sets;  // model.peft.* only
   int threads = 0;
   GlueFinetuneOptions o;
 };
 
-int run_glue(const GlueArgs& a) {
+// --peft KIND and --set model.peft.KEY=VALUE -> the [model.peft] table, checked like a config file.
+PeftConfig parse_peft_args(const GlueArgs& a) {
+  toml::table t;
+  if (!a.peft.empty()) apply_override(t, "model.peft.kind=" + a.peft);
+  for (const auto& s : a.sets) {
+    LMF_REQUIRE(s.rfind("model.peft.", 0) == 0, UserError, "glue --set '", s,
+                "': only model.peft.* keys can be set here (the model itself comes from --checkpoint)");
+    apply_override(t, s);
+  }
+  PeftConfig p;
+  if (const toml::table* pt = t["model"]["peft"].as_table()) lmforge::bind(*pt, p, "model.peft");
+  validate_peft_config(p, "model.peft");
+  return p;
+}
+
+int run_glue(GlueArgs a) {
   set_threads(a.threads);
+  a.o.peft = parse_peft_args(a);
   LMF_REQUIRE(!a.checkpoint.empty(), UserError, "glue needs --checkpoint RUN_DIR (an encoder run of lmforge pretrain)");
   std::string data = a.data;
   if (data.empty()) data = resolve_data_path(DataConfig{}, "glue");
@@ -112,6 +130,8 @@ const bool kRegistered = register_subcommand("glue", "fine-tune an encoder on GL
   app.add_option("--device", a->o.device, "cpu | cuda");
   app.add_option("--threads", a->threads, "intra-op threads; 0 = all cores");
   app.add_option("--unpad", a->o.unpad, "MosaicBERT unpadding: compute on real tokens only (default true)");
+  app.add_option("--peft", a->peft, "parameter-efficient fine-tuning: none (default) | lora | meft1 | meft2 | meft3");
+  app.add_option("--set,-s", a->sets, "a [model.peft] option: --set model.peft.rank=8 (repeatable; see docs/peft.md)");
   app.add_flag("--json", a->json, "print the results as JSON");
   app.add_flag("--quiet,-q", a->o.quiet, "no progress lines");
   return [a] { return run_glue(*a); };

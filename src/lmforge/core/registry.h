@@ -46,13 +46,13 @@ class Registry {
     e.doc = doc;
     e.build = [make](const toml::table& t, const std::string& path, const Ctx& ctx) {
       Options o;
-      bind(t, o, path);
+      ::lmforge::bind(t, o, path);
       return make(o, ctx);
     };
     e.resolve = [](const toml::table& t, const std::string& path) {
       Options o;
-      bind(t, o, path);
-      return unbind(o);
+      ::lmforge::bind(t, o, path);
+      return ::lmforge::unbind(o);
     };
     e.describe = [](const std::string& prefix) {
       Options o;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
+#include <set>
 
 
 #include "lmforge/core/error.h"
@@ -16,11 +17,13 @@
 #include "lmforge/core/safetensors.h"
 #include "lmforge/data/tokenizer.h"
 #include "lmforge/data/wordpiece.h"
+#include "lmforge/models/peft.h"
 #include "lmforge/train/checkpoint.h"
 #include "lmforge/train/load_run.h"
 #include "lmforge/train/loop.h"
 #include "lmforge/train/optimizer.h"
 #include "lmforge/train/optimizers/adam_family.h"
+#include "lmforge/train/peft_checkpoint.h"
 #include "lmforge/train/schedule.h"
 #include "lmforge/train/tasks/classification.h"
 
@@ -76,6 +79,12 @@ at::Tensor predict_raw(SequenceClassifier& m, const std::vector<EncodedExample>&
   return out;
 }
 
+// A PEFT checkpoint's tensors: those that train (adapters, pooler, head).
+WeightFilter trained_only(const torch::nn::Module& m) {
+  const std::vector<std::string> names = trainable_parameter_names(m);
+  return [set = std::set<std::string>(names.begin(), names.end())](const std::string& n) { return set.count(n) > 0; };
+}
+
 }  // namespace
 
 std::vector<int64_t> predict_classes(SequenceClassifier& m, const std::vector<EncodedExample>& xs, int64_t batch_size) {
@@ -114,8 +123,15 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
   const data::Tokenizer& tok = *run.tokenizer;
   std::map<std::string, eval::MetricList> results;
   at::manual_seed(static_cast<uint64_t>(o.seed));
+  // PEFT: adapters on the loaded pretrained weights, the rest frozen; pooler and head (built next)
+  // train. The run's config records [model.peft] so that load_glue_model rebuilds the adapters.
+  run.config.model.peft = o.peft;
+  const PeftSummary peft = apply_peft(*run.model, o.peft);
+  if (o.peft.kind != "none" && !o.quiet)
+    log_line(str("glue ", task.name, ": peft ", o.peft.kind, " on ", peft.adapted.size(), " layers, ", peft.trainable,
+                 " adapter parameters trained, ", peft.frozen, " frozen"));
   auto clf = std::make_shared<SequenceClassifier>(run.model, task.num_outputs(), o.dropout);
-  clf->set_unpad(o.unpad);
+  clf->set_unpad(o.unpad && !o.peft.is_meft());
   // An imported BERT brings its pretrained pooler (lmforge import-hf writes pooler.safetensors).
   for (fs::path p : {fs::path(checkpoint) / "pooler.safetensors", fs::path(run.checkpoint).parent_path() / "pooler.safetensors"}) {
     if (!fs::exists(p)) continue;
@@ -196,7 +212,12 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
     for (const auto& [n, m] : results)
       for (const auto& [k, v] : m) res[n][k] = v;
     state["dev"] = res;
-    save_checkpoint(out_dir, *clf, nullptr, state, run_config_to_toml(run.config));
+    WeightFilter only;
+    if (o.peft.kind != "none") {  // adapters + head only, and where their base is
+      state["peft_base"] = peft_base_pointer(checkpoint);
+      only = trained_only(*clf);
+    }
+    save_checkpoint(out_dir, *clf, nullptr, state, run_config_to_toml(run.config), only);
     tok.save((fs::path(out_dir) / "tokenizer").string());
   }
   if (!predict_dir.empty()) {
@@ -237,9 +258,21 @@ GlueModel load_glue_model(const std::string& dir, const std::string& device) {
               "': not a GLUE fine-tuned model (state.json has no glue_task; fine-tune with lmforge glue --out)");
   g.task = state["glue_task"].get<std::string>();
   g.max_len = state.value("max_len", 128);
-  auto backbone = std::make_shared<LanguageModel>(cfg.model);
+  std::shared_ptr<LanguageModel> backbone;
+  std::string base;
+  if (state.contains("peft_base")) {  // adapters + head: the base's weights first, then these
+    base = check_peft_base(state["peft_base"], ckpt);
+    backbone = load_run(base, "cpu").model;
+    apply_peft(*backbone, cfg.model.peft);
+  } else {
+    backbone = std::make_shared<LanguageModel>(cfg.model);
+  }
   g.model = std::make_shared<SequenceClassifier>(backbone, state["num_outputs"].get<int64_t>(), 0.0);
-  load_weights((fs::path(ckpt) / "model.pt").string(), *g.model);
+  WeightFilter only;
+  if (!base.empty()) {
+    only = trained_only(*g.model);
+  }
+  load_weights((fs::path(ckpt) / "model.pt").string(), *g.model, only);
   g.model->to(at::Device(device.empty() ? "cpu" : device));
   g.model->eval();
   for (fs::path p : {fs::path(ckpt) / "tokenizer", fs::path(ckpt).parent_path() / "tokenizer"})

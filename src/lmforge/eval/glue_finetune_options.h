@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "lmforge/models/peft_config.h"
+
 namespace lmforge {
 
 struct GlueFinetuneOptions {
@@ -27,6 +29,7 @@ struct GlueFinetuneOptions {
   std::string device = "cpu";
   bool quiet = false;
   bool unpad = true;  // MosaicBERT unpadding when every mixer is attention
+  PeftConfig peft;    // [model.peft] for this fine-tuning (LoRA / MEFT); kind "none" = full
 };
 
 }  // namespace lmforge

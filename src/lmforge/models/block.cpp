@@ -9,7 +9,7 @@ static const toml::table& options_for(const BlockSpec& b, const std::string& nam
 }
 
 Block::Block(const BlockSpec& spec, const LayerContext& ctx)
-    : post_norm_(spec.norm_position == "post"), dropout_(ctx.dropout) {
+    : post_norm_(spec.norm_position == "post"), dropout_(ctx.dropout), d_model_(ctx.d_model) {
   const std::string& p = spec.path;
   norm1_ = register_module("norm1", NormRegistry::at(spec.norm, p + ".norm").build(options_for(spec, spec.norm), p + "." + spec.norm, ctx));
   mixer_ = register_module("mixer", MixerRegistry::at(spec.mixer, p + ".mixer").build(options_for(spec, spec.mixer), p + "." + spec.mixer, ctx));
@@ -20,25 +20,40 @@ Block::Block(const BlockSpec& spec, const LayerContext& ctx)
 }
 
 template <class MixFn>
-at::Tensor Block::run(const at::Tensor& x, ForwardContext& ctx, MixFn mix) {
-  auto drop = [&](const at::Tensor& t) { return dropout_ > 0 && is_training() ? at::dropout(t, dropout_, true) : t; };
-  at::Tensor h;
-  if (post_norm_) {
-    h = norm1_->forward(x + drop(mix(x)), ctx);
-    if (ffn_) h = norm2_->forward(h + drop(ffn_->forward(h, ctx)), ctx);
-  } else {
-    h = x + drop(mix(norm1_->forward(x, ctx)));
-    if (ffn_) h = h + drop(ffn_->forward(norm2_->forward(h, ctx), ctx));
-  }
-  return h;
+at::Tensor Block::mix_half(const at::Tensor& x, ForwardContext& ctx, MixFn mix) {
+  auto branch = [&](const at::Tensor& in) {
+    at::Tensor a = mix(in);
+    if (meft_attn_) a = a + meft_attn_->forward(a);
+    return dropout_ > 0 && is_training() ? at::dropout(a, dropout_, true) : a;
+  };
+  return post_norm_ ? norm1_->forward(x + branch(x), ctx) : x + branch(norm1_->forward(x, ctx));
 }
 
-at::Tensor Block::forward(const at::Tensor& x, ForwardContext& ctx) {
-  return run(x, ctx, [&](const at::Tensor& t) { return mixer_->forward(t, ctx); });
+at::Tensor Block::ffn_half(const at::Tensor& h, ForwardContext& ctx) {
+  if (!ffn_) return h;
+  auto branch = [&](const at::Tensor& in) {
+    at::Tensor f = ffn_->forward(in, ctx);
+    if (dropout_ > 0 && is_training()) f = at::dropout(f, dropout_, true);
+    return meft_ffn_ ? f + meft_ffn_->forward(in) : f;
+  };
+  return post_norm_ ? norm2_->forward(h + branch(h), ctx) : h + branch(norm2_->forward(h, ctx));
 }
+
+at::Tensor Block::mixer_half(const at::Tensor& x, ForwardContext& ctx) {
+  return mix_half(x, ctx, [&](const at::Tensor& t) { return mixer_->forward(t, ctx); });
+}
+
+at::Tensor Block::forward(const at::Tensor& x, ForwardContext& ctx) { return ffn_half(mixer_half(x, ctx), ctx); }
 
 at::Tensor Block::step(const at::Tensor& x, MixerState& state, ForwardContext& ctx) {
-  return run(x, ctx, [&](const at::Tensor& t) { return mixer_->step(t, state, ctx); });
+  return ffn_half(mix_half(x, ctx, [&](const at::Tensor& t) { return mixer_->step(t, state, ctx); }), ctx);
+}
+
+void Block::add_meft_adapters(bool attn, bool ffn, bool rev, int64_t r, double dropout) {
+  // Registered only when asked for, so a model without MEFT keeps its parameter names.
+  if (attn) meft_attn_ = register_module("meft_attn", std::make_shared<BottleneckAdapter>(d_model_, r, "gelu", dropout));
+  if (ffn) meft_ffn_ = register_module("meft_ffn", std::make_shared<BottleneckAdapter>(d_model_, r, "gelu", dropout));
+  if (rev) meft_rev_ = register_module("meft_rev", std::make_shared<BottleneckAdapter>(d_model_, r, "gelu", dropout));
 }
 
 double Block::flops_per_token(int64_t seq_len) const {

@@ -1,8 +1,12 @@
 // One residual block built from a BlockSpec:
 //   pre-norm:  h = x + drop(mixer(norm1(x)));  y = h + drop(ffn(norm2(h)))
 //   post-norm: h = norm1(x + drop(mixer(x)));  y = norm2(h + drop(ffn(h)))   (original BERT)
+// MEFT (models/meft.h) may add adapters: on the mixer output (a -> a + adapter(a), "meft_attn"),
+// in parallel to the feed-forward (ffn(h) + adapter(h), "meft_ffn"), and a free-standing one used
+// as a coupling function of the reversible stack ("meft_rev").
 #pragma once
 #include "lmforge/models/model_config.h"
+#include "lmforge/nn/adapter.h"
 #include "lmforge/nn/components.h"
 
 namespace lmforge {
@@ -14,17 +18,25 @@ class Block : public torch::nn::Module {
   // Decoding: the mixer uses its state (KV cache or recurrence).
   at::Tensor step(const at::Tensor& x, MixerState& state, ForwardContext& ctx);
   double flops_per_token(int64_t seq_len) const;
+  // The two halves of forward(): x -> h (mixer sub-block), h -> y (feed-forward sub-block).
+  at::Tensor mixer_half(const at::Tensor& x, ForwardContext& ctx);
+  at::Tensor ffn_half(const at::Tensor& h, ForwardContext& ctx);
+  // MEFT adapters of width r (see above); each flag adds one.
+  void add_meft_adapters(bool attn, bool ffn, bool rev, int64_t r, double dropout);
+  BottleneckAdapter* meft_rev() const { return meft_rev_.get(); }
   Mixer& mixer() { return *mixer_; }
   const Mixer& mixer() const { return *mixer_; }
 
  private:
   template <class MixFn>
-  at::Tensor run(const at::Tensor& x, ForwardContext& ctx, MixFn mix);
+  at::Tensor mix_half(const at::Tensor& x, ForwardContext& ctx, MixFn mix);
   bool post_norm_;
   double dropout_;
+  int64_t d_model_;
   std::shared_ptr<Norm> norm1_, norm2_;
   std::shared_ptr<Mixer> mixer_;
   std::shared_ptr<FeedForward> ffn_;
+  std::shared_ptr<BottleneckAdapter> meft_attn_, meft_ffn_, meft_rev_;
 };
 
 }  // namespace lmforge

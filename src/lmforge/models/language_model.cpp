@@ -84,7 +84,9 @@ at::Tensor LanguageModel::hidden(const at::Tensor& tokens, ForwardContext& ctx) 
   ctx.causal = cfg_.kind == "decoder";
   ctx.training = is_training();
   at::Tensor x = embed(tokens, ctx);
-  for (auto& b : blocks_) x = b->forward(x, ctx);
+  if (rev_) x = rev_->forward(x, ctx);
+  else
+    for (auto& b : blocks_) x = b->forward(x, ctx);
   return final_norm_ ? final_norm_->forward(x, ctx) : x;
 }
 
@@ -98,6 +100,7 @@ std::vector<std::unique_ptr<MixerState>> LanguageModel::new_states() const {
 
 at::Tensor LanguageModel::step(const at::Tensor& tokens, std::vector<std::unique_ptr<MixerState>>& states,
                                ForwardContext& ctx) {
+  LMF_REQUIRE(!rev_, UserError, "a MEFT (reversible) model cannot decode step by step");
   ctx.causal = true;
   ctx.training = false;
   at::Tensor x = embed(tokens, ctx);

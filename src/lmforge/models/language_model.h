@@ -7,6 +7,7 @@
 
 #include "lmforge/models/block.h"
 #include "lmforge/models/model_config.h"
+#include "lmforge/models/reversible.h"
 
 namespace lmforge {
 
@@ -28,18 +29,26 @@ class LanguageModel : public torch::nn::Module {
   // Layer i's mixer, e.g. for what it supports (capabilities()).
   const Mixer& mixer(size_t layer) const { return blocks_.at(layer)->mixer(); }
   int64_t num_parameters() const;
+  // The blocks, for PEFT (models/peft.h) to adapt.
+  const std::vector<std::shared_ptr<Block>>& blocks() const { return blocks_; }
+  // MEFT (models/meft.h): the blocks run as this reversible stack instead of one after another.
+  void set_reversible(std::shared_ptr<ReversibleStack> r) { rev_ = std::move(r); }
+  ReversibleStack* reversible() const { return rev_.get(); }
   // Training FLOPs per token (forward + backward = 3x forward), for MFU.
   double train_flops_per_token(int64_t seq_len) const;
 
- private:
   // Token (+ position, + type) embeddings and the embedding norm, from ctx: pos_offset, segments,
   // carry["unpad_positions"] ((1, nnz) per-token positions of unpadded input), and the padding
   // mask, which a norm with batch statistics (PowerNorm, BatchNorm) needs to leave pads out.
+  // The input of the first block (public for MEFT's starting-point test).
   at::Tensor embed(const at::Tensor& tokens, const ForwardContext& ctx);
+
+ private:
   ModelConfig cfg_;
   at::Tensor embed_, pos_embed_, type_embed_, lm_head_;
   std::shared_ptr<Norm> embed_norm_;
   std::vector<std::shared_ptr<Block>> blocks_;
+  std::shared_ptr<ReversibleStack> rev_;
   std::shared_ptr<Norm> final_norm_;
 };
 

@@ -73,7 +73,13 @@ ModelConfig parse_model_config(const toml::table* model, const std::string& path
   m.visit_scalars(r);
   r.allow("block");
   r.allow("blocks");
+  r.allow("peft");
   r.finish();
+  if (const toml::node* pn = model ? model->get("peft") : nullptr) {
+    LMF_REQUIRE(pn->is_table(), ConfigError, "config key '", path, ".peft': expected a table ([", path, ".peft])");
+    lmforge::bind(*pn->as_table(), m.peft, path + ".peft");  // qualified: ADL would find std::bind
+  }
+  validate_peft_config(m.peft, path + ".peft");
   LMF_REQUIRE(m.kind == "decoder" || m.kind == "encoder", ConfigError, "config key '", path,
               ".kind': expected \"decoder\" or \"encoder\", got \"", m.kind, "\"");
   LMF_REQUIRE(m.position == "learned" || m.position == "rope" || m.position == "alibi" || m.position == "none",
@@ -129,6 +135,7 @@ toml::table model_config_to_toml(const ModelConfig& m) {
     i = j;
   }
   t.insert_or_assign("blocks", std::move(groups));
+  t.insert_or_assign("peft", unbind(m.peft));
   return t;
 }
 

@@ -21,6 +21,7 @@
 #include <toml++/toml.h>
 
 #include "lmforge/core/config.h"
+#include "lmforge/models/peft_config.h"
 
 namespace lmforge {
 
@@ -48,6 +49,7 @@ struct ModelConfig {
   int64_t type_vocab_size = 0;  // > 0: token-type (segment) embeddings, as BERT
   bool embed_norm = false;      // norm after the embedding sum (BERT, MosaicBERT)
   std::vector<BlockSpec> layers;  // one per layer, resolved
+  PeftConfig peft;                // [model.peft]: LoRA / MEFT, applied after the weights load
 
   template <class V>
   void visit_scalars(V& v) {

@@ -40,10 +40,12 @@ FileSum write_whole(const fs::path& path, std::string_view bytes) {
   return {bytes.size(), crc32c(bytes.data(), bytes.size())};
 }
 
-FileSum save_weights(const fs::path& path, const torch::nn::Module& model) {
+FileSum save_weights(const fs::path& path, const torch::nn::Module& model, const WeightFilter& only) {
   c10::Dict<std::string, at::Tensor> d;
-  for (const auto& p : model.named_parameters()) d.insert(p.key(), p.value().detach().cpu());
-  for (const auto& b : model.named_buffers()) d.insert(b.key(), b.value().detach().cpu());
+  for (const auto& p : model.named_parameters())
+    if (!only || only(p.key())) d.insert(p.key(), p.value().detach().cpu());
+  for (const auto& b : model.named_buffers())
+    if (!only || only(b.key())) d.insert(b.key(), b.value().detach().cpu());
   std::vector<char> bytes = torch::pickle_save(c10::IValue(d));
   return write_whole(path, std::string_view(bytes.data(), bytes.size()));
 }
@@ -160,7 +162,7 @@ void kill_point(const char* point) {
 }  // namespace
 
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
-                     const nlohmann::json& state, const toml::table& config) {
+                     const nlohmann::json& state, const toml::table& config, const WeightFilter& only) {
   const fs::path run(run_dir);
   const fs::path final_dir = run / "checkpoint";
   const fs::path old = run / "checkpoint.old";
@@ -178,7 +180,7 @@ void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
   // 2. The files, then the manifest that vouches for them.
   try {
     nlohmann::json files = nlohmann::json::object();
-    files["model.pt"] = entry(save_weights(tmp / "model.pt", model));
+    files["model.pt"] = entry(save_weights(tmp / "model.pt", model, only));
     if (opt) files["optimizer.pt"] = entry(save_optimizer(tmp / "optimizer.pt", *opt));
     files["state.json"] = entry(write_whole(tmp / "state.json", state.dump(2) + "\n"));
     files["config.toml"] = entry(write_whole(tmp / "config.toml", to_toml_string(config)));
@@ -262,7 +264,7 @@ nlohmann::json verify_checkpoint(const std::string& ckpt_dir) {
   return manifest;
 }
 
-void load_weights(const std::string& path, torch::nn::Module& model) {
+void load_weights(const std::string& path, torch::nn::Module& model, const WeightFilter& only) {
   std::string bytes = read_checkpoint_file(path);
   c10::IValue v;
   try {
@@ -290,8 +292,10 @@ void load_weights(const std::string& path, torch::nn::Module& model) {
     dst.copy_(it->second);
     used.insert(name);
   };
-  for (auto& p : model.named_parameters()) copy(p.key(), p.value());
-  for (auto& b : model.named_buffers()) copy(b.key(), b.value());
+  for (auto& p : model.named_parameters())
+    if (!only || only(p.key())) copy(p.key(), p.value());
+  for (auto& b : model.named_buffers())
+    if (!only || only(b.key())) copy(b.key(), b.value());
   for (const auto& [k, t] : stored)
     if (!used.count(k))
       throw InputError(lmforge::str("weights file '", path, "' has tensor '", k, "' that the model does not have (another architecture)"));

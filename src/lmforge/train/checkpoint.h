@@ -28,6 +28,7 @@
 // A damaged checkpoint/ is never replaced silently by checkpoint.old: the error names the damaged
 // file and, when checkpoint.old is also there, names it as the way back (move it to checkpoint/).
 #pragma once
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -37,8 +38,12 @@
 
 namespace lmforge {
 
+// Which tensors (parameters and buffers, by name) a save or a load covers; empty = all of them.
+// A PEFT checkpoint (models/peft.h) saves and loads only the trained adapters (and head).
+using WeightFilter = std::function<bool(const std::string&)>;
+
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
-                     const nlohmann::json& state, const toml::table& config);
+                     const nlohmann::json& state, const toml::table& config, const WeightFilter& only = {});
 
 // The checkpoint folder of a run: the folder itself if it holds model.pt or manifest.json,
 // else RUN_DIR/checkpoint, else RUN_DIR/checkpoint.old (a crash between the renames of a save);
@@ -47,7 +52,8 @@ std::string checkpoint_dir(const std::string& run_or_checkpoint);
 
 // Loads weights by name, checking that every parameter and buffer is present with its shape;
 // a mismatch (another architecture, another vocabulary) is an InputError that names the tensor.
-void load_weights(const std::string& path, torch::nn::Module& model);
+// With `only`, the selected tensors must all be in the file and the file must hold nothing else.
+void load_weights(const std::string& path, torch::nn::Module& model, const WeightFilter& only = {});
 void load_optimizer(const std::string& path, torch::optim::Optimizer& opt);
 nlohmann::json load_state(const std::string& ckpt_dir);
 toml::table load_checkpoint_config(const std::string& ckpt_dir);

@@ -63,6 +63,8 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   if (cfg.model.vocab_size == 0) cfg.model.vocab_size = task->vocab_size();
   LMF_REQUIRE(cfg.model.vocab_size >= task->vocab_size(), ConfigError, "model.vocab_size ", cfg.model.vocab_size,
               " is smaller than the data's vocabulary (", task->vocab_size(), ")");
+  LMF_REQUIRE(cfg.model.peft.kind == "none", ConfigError, "config key 'model.peft.kind' = \"", cfg.model.peft.kind,
+              "\": adapters fine-tune a pretrained model (lmforge glue --peft); lmforge train trains every weight");
   const toml::table resolved = run_config_to_toml(cfg);
   if (rank0) write_file_atomic((fs::path(opts.run_dir) / "config.toml").string(), to_toml_string(resolved));
 

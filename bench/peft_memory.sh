@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Activation memory of one fine-tuning step on a pretrained encoder: full FT vs LoRA vs MEFT1/2/3,
+# against sequence length (bench/cpu_time/peft_memory.cpp; one process per configuration).
+# Usage: bench/peft_memory.sh [RUN_DIR=/work/runs/minilm] [BATCH=8] [LENGTHS="128 256 512"]
+set -euo pipefail
+RUN=${1:-/work/runs/minilm}
+BATCH=${2:-8}
+LENGTHS=${3:-"128 256 512"}
+B=${BUILD_DIR:-build}
+BIN=/tmp/peft_memory
+g++ -O2 -fopenmp -std=c++17 -Isrc -isystem /usr/include/torch/csrc/api/include \
+  bench/cpu_time/peft_memory.cpp $(find $B/CMakeFiles/lmforge_obj.dir -name '*.o' | grep -v cli/main.cpp.o) \
+  -o $BIN -ltorch -ltorch_cpu -lc10 -lprotobuf -lglog -lgflags -ltomlplusplus -lpthread \
+  $(grep -A8 "build lmforge:" $B/build.ninja | grep LINK_LIBRARIES | sed 's/.*libtomlplusplus.so//')
+uptime
+for L in $LENGTHS; do
+  for M in full lora meft1 meft2 meft3; do $BIN "$RUN" $M $L $BATCH; done
+done
