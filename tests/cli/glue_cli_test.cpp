@@ -75,6 +75,29 @@ TEST(GlueCli, PretrainFinetunePredictAdvglue) {
             std::filesystem::file_size(d / "ft/SST-2/checkpoint/model.pt") / 2);
   r = run_lmforge("advglue --json --threads 1 --data " + (d / "dev.json") + " --model sst2=" + (d / "lora/SST-2"));
   ASSERT_EQ(r.code, 0) << r.output;
+  // merge-lora folds the adapters into a plain model: same predictions on AdvGLUE, every weight
+  // in it, no pointer to the base; a second merge into the same folder and merging a full model
+  // are refused.
+  r = run_lmforge("merge-lora --json --threads 1 --model " + (d / "lora/SST-2") + " --out " + (d / "merged"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto mr = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_GT(mr["merged_layers"].get<int>(), 0);
+  EXPECT_LT(mr["max_logit_diff"].get<double>(), 1e-4);
+  auto mstate = nlohmann::json::parse(lmforge::test::read_text(d / "merged/checkpoint/state.json"));
+  EXPECT_FALSE(mstate.contains("peft_base")) << mstate.dump();
+  EXPECT_EQ(lmforge::test::read_text(d / "merged/checkpoint/config.toml").find("lora"), std::string::npos);
+  const std::string adv_cmd = "advglue --json --threads 1 --write-predictions ";
+  r = run_lmforge(adv_cmd + (d / "p_lora.json") + " --data " + (d / "dev.json") + " --model sst2=" + (d / "lora/SST-2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_lmforge(adv_cmd + (d / "p_merged.json") + " --data " + (d / "dev.json") + " --model sst2=" + (d / "merged"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(lmforge::test::read_text(d / "p_lora.json"), lmforge::test::read_text(d / "p_merged.json"));
+  r = run_lmforge("merge-lora --model " + (d / "lora/SST-2") + " --out " + (d / "merged"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("already holds a checkpoint"), std::string::npos) << r.output;
+  r = run_lmforge("merge-lora --model " + (d / "ft/SST-2") + " --out " + (d / "merged2"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("not a PEFT checkpoint"), std::string::npos) << r.output;
   r = run_lmforge("glue -q --json --peft meft1" + ft);
   ASSERT_EQ(r.code, 0) << r.output;
   r = run_lmforge("glue -q --peft lora --set 'model.peft.targets=[\"*.query\"]'" + ft);

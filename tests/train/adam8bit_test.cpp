@@ -103,6 +103,54 @@ TEST(Quant8, EachEntryMapsToItsNearestCodeAndBlockMaximaAreExact) {
   EXPECT_EQ(z.abs().max().item<float>(), 0.0f) << "zeros stay zero";
 }
 
+TEST(Quant8, FusedAdamStepEqualsTheUnfusedChain) {
+  // The fused kernel against its reference: dequantise, the fp32 Adam update in ATen, requantise.
+  // 3 full blocks and a partial one; a block of zeros; both output forms (direction, weight).
+  at::manual_seed(11);
+  const int64_t n = 3 * kQuantBlock + 777;
+  const double b1 = 0.9, b2 = 0.99, eps = 1e-8, lr = 1e-2, wd = 0.1;
+  QuantizedTensor fm = quantize_blockwise(at::zeros({n}), true), fv = quantize_blockwise(at::zeros({n}), false);
+  QuantizedTensor rm = fm, rv = fv;
+  at::Tensor wf = at::randn({n}), wr = wf.clone();
+  int64_t differ = 0;
+  for (int t = 1; t <= 6; ++t) {
+    at::Tensor g = at::randn({n}) * (t % 2 ? 1.0 : 1e-3);
+    g.slice(0, kQuantBlock, 2 * kQuantBlock).zero_();  // block 1: zero gradient, moments decay
+    // reference
+    at::Tensor m = dequantize_blockwise(rm), v = dequantize_blockwise(rv);
+    m.mul_(b1).add_(g, 1 - b1);
+    v.mul_(b2).addcmul_(g, g, 1 - b2);
+    at::Tensor d = (m / (1 - std::pow(b1, t))) / (v.sqrt() / std::sqrt(1 - std::pow(b2, t)) + eps);
+    rm = quantize_blockwise(m, true), rv = quantize_blockwise(v, false);
+    wr.mul_(1 - lr * wd).add_(d, -lr);
+    // fused: the direction form on odd steps, the weight form on even ones
+    Adam8bitCoeffs c{float(b1), float(b2), float(eps), float(1 - std::pow(b1, t)), float(std::sqrt(1 - std::pow(b2, t)))};
+    if (t % 2) {
+      at::Tensor dir = at::empty({n});
+      adam_step_8bit(fm, fv, g, c, dir.data_ptr<float>(), nullptr);
+      EXPECT_TRUE(at::allclose(dir, d, 1e-5, 1e-6)) << "step " << t << ": direction";
+      wf.mul_(1 - lr * wd).add_(dir, -lr);
+    } else {
+      c.lr = float(lr), c.decay = float(1 - lr * wd);
+      adam_step_8bit(fm, fv, g, c, nullptr, wf.data_ptr<float>());
+    }
+    EXPECT_TRUE(at::allclose(fm.absmax, rm.absmax, 1e-6, 0)) << "step " << t;
+    EXPECT_TRUE(at::allclose(fv.absmax, rv.absmax, 1e-6, 0)) << "step " << t;
+    // Codes may differ only where fp32 rounding of the update (fused multiply-adds) sits on a
+    // boundary between two codes: then by one code, and rarely.
+    for (auto pr : {std::make_pair(&fm, &rm), std::make_pair(&fv, &rv)}) {
+      at::Tensor diff = (pr.first->codes.to(at::kInt) - pr.second->codes.to(at::kInt)).abs();
+      EXPECT_LE(diff.max().item<int>(), 1) << "step " << t;
+      differ += diff.gt(0).sum().item<int64_t>();
+    }
+    // Continue both from the fused state, so that each step compares one step.
+    rm.codes = fm.codes.clone(), rm.absmax = fm.absmax.clone(), rv.codes = fv.codes.clone(), rv.absmax = fv.absmax.clone();
+  }
+  EXPECT_LT(differ, 2 * 6 * n / 1000) << "codes off by one in under 0.1% of entries";
+  EXPECT_TRUE(at::allclose(wf, wr, 1e-5, 1e-6)) << "weights after 6 steps";
+  EXPECT_EQ(fm.absmax[1].item<float>(), 0.0f) << "a block with zero gradients keeps zero moments";
+}
+
 TEST(AdamFamily, Fp32PathEqualsLibTorchAdamW) {
   Problem pr;
   at::manual_seed(5);

@@ -26,19 +26,37 @@ AdamMoments::AdamMoments(at::IntArrayRef shape, bool eight_bit) {
   }
 }
 
+namespace {
+
+Adam8bitCoeffs coeffs_at(int64_t t, const AdamHyper& h) {
+  Adam8bitCoeffs c;
+  c.beta1 = static_cast<float>(h.beta1), c.beta2 = static_cast<float>(h.beta2), c.eps = static_cast<float>(h.eps);
+  c.bc1 = static_cast<float>(1 - std::pow(h.beta1, t));
+  c.sqrt_bc2 = static_cast<float>(std::sqrt(1 - std::pow(h.beta2, t)));
+  return c;
+}
+
+}  // namespace
+
 at::Tensor AdamMoments::direction(const at::Tensor& g, int64_t t, const AdamHyper& h) {
-  at::Tensor m = quantized_ ? dequantize_blockwise(qm_) : m_;
-  at::Tensor v = quantized_ ? dequantize_blockwise(qv_) : v_;
-  at::Tensor g32 = g.to(at::kFloat);
-  m.mul_(h.beta1).add_(g32, 1 - h.beta1);
-  v.mul_(h.beta2).addcmul_(g32, g32, 1 - h.beta2);
-  const double bc1 = 1 - std::pow(h.beta1, t), bc2 = 1 - std::pow(h.beta2, t);
-  at::Tensor dir = (m / bc1) / (v.sqrt() / std::sqrt(bc2) + h.eps);
-  if (quantized_) {
-    qm_ = quantize_blockwise(m, true);
-    qv_ = quantize_blockwise(v, false);
+  if (quantized_) {  // the fused kernel (blockwise_quant.h)
+    at::Tensor dir = at::empty(g.sizes(), at::kFloat);
+    adam_step_8bit(qm_, qv_, g, coeffs_at(t, h), dir.data_ptr<float>(), nullptr);
+    return dir;
   }
-  return dir;
+  at::Tensor g32 = g.to(at::kFloat);
+  m_.mul_(h.beta1).add_(g32, 1 - h.beta1);
+  v_.mul_(h.beta2).addcmul_(g32, g32, 1 - h.beta2);
+  const double bc1 = 1 - std::pow(h.beta1, t), bc2 = 1 - std::pow(h.beta2, t);
+  return (m_ / bc1) / (v_.sqrt() / std::sqrt(bc2) + h.eps);
+}
+
+bool AdamMoments::step_weight(at::Tensor& w, const at::Tensor& g, int64_t t, const AdamHyper& h, double lr, double wd) {
+  if (!quantized_ || w.scalar_type() != at::kFloat || !w.is_contiguous() || !w.device().is_cpu()) return false;
+  Adam8bitCoeffs c = coeffs_at(t, h);
+  c.lr = static_cast<float>(lr), c.decay = static_cast<float>(1 - lr * wd);
+  adam_step_8bit(qm_, qv_, g, c, nullptr, w.data_ptr<float>());
+  return true;
 }
 
 int64_t AdamMoments::bytes() const {
@@ -82,6 +100,7 @@ class AdamRule : public ParamRule {
  public:
   AdamRule(const at::Tensor& p, bool eight_bit) : moments_(p.sizes(), eight_bit) {}
   void step(at::Tensor& w, const at::Tensor& grad, double lr, double wd, int64_t t, const AdamHyper& h) override {
+    if (moments_.step_weight(w, grad, t, h, lr, wd)) return;  // 8-bit: one fused pass
     if (wd != 0) w.mul_(1 - lr * wd);
     w.add_(moments_.direction(grad, t, h).to(w.scalar_type()), -lr);
   }

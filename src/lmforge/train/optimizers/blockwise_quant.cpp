@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include <ATen/Parallel.h>
+
 namespace lmforge {
 
 namespace {
@@ -60,6 +62,58 @@ at::Tensor dequantize_blockwise(const QuantizedTensor& q) {
   at::Tensor vals = dynamic_codebook(q.is_signed).index({q.codes.to(at::kLong)});
   if (n != blocks * kQuantBlock) vals = at::constant_pad_nd(vals, {0, blocks * kQuantBlock - n});
   return (vals.view({blocks, kQuantBlock}) * q.absmax.unsqueeze(1)).reshape({-1}).narrow(0, 0, n).reshape(q.shape);
+}
+
+namespace {
+
+// The index of the code nearest to x as quantize_blockwise picks it: the first code >= x (clamped
+// to 1..255), or its left neighbour when that is at least as close.
+inline uint8_t nearest_code(const float* book, float x) {
+  const int64_t h = std::clamp<int64_t>(std::lower_bound(book, book + 256, x) - book, 1, 255);
+  return static_cast<uint8_t>(std::abs(book[h] - x) < std::abs(x - book[h - 1]) ? h : h - 1);
+}
+
+}  // namespace
+
+void adam_step_8bit(QuantizedTensor& m, QuantizedTensor& v, const at::Tensor& grad, const Adam8bitCoeffs& c,
+                    float* dir, float* w) {
+  TORCH_CHECK(grad.device().is_cpu(), "8-bit optimizer states run on the CPU only (gradient on ", grad.device(), ")");
+  at::Tensor g = grad.detach().to(at::kFloat).contiguous().reshape({-1});
+  const int64_t n = g.numel(), blocks = m.absmax.numel();
+  TORCH_CHECK(m.codes.numel() == n && v.codes.numel() == n && v.absmax.numel() == blocks,
+              "adam_step_8bit: moments and gradient differ in size");
+  const float* gp = g.data_ptr<float>();
+  uint8_t* cm = m.codes.data_ptr<uint8_t>();
+  uint8_t* cv = v.codes.data_ptr<uint8_t>();
+  float* am = m.absmax.data_ptr<float>();
+  float* av = v.absmax.data_ptr<float>();
+  const float* bs = dynamic_codebook(true).data_ptr<float>();
+  const float* bu = dynamic_codebook(false).data_ptr<float>();
+  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<float> mb(kQuantBlock), vb(kQuantBlock);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kQuantBlock, len = std::min(kQuantBlock, n - i0);
+      const float sm = am[b], sv = av[b];
+      float top_m = 0, top_v = 0;
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t i = i0 + j;
+        const float gi = gp[i];
+        const float mi = c.beta1 * (bs[cm[i]] * sm) + (1 - c.beta1) * gi;
+        const float vi = c.beta2 * (bu[cv[i]] * sv) + (1 - c.beta2) * gi * gi;
+        mb[j] = mi, vb[j] = vi;
+        top_m = std::max(top_m, std::abs(mi)), top_v = std::max(top_v, vi);
+        const float d = (mi / c.bc1) / (std::sqrt(vi) / c.sqrt_bc2 + c.eps);
+        if (w) w[i] = w[i] * c.decay - c.lr * d;
+        else dir[i] = d;
+      }
+      am[b] = top_m, av[b] = top_v;
+      const float dm = std::max(top_m, 1e-30f), dv = std::max(top_v, 1e-30f);
+      for (int64_t j = 0; j < len; ++j) {
+        cm[i0 + j] = nearest_code(bs, mb[j] / dm);
+        cv[i0 + j] = nearest_code(bu, vb[j] / dv);
+      }
+    }
+  });
 }
 
 }  // namespace lmforge
