@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Activation memory of one fine-tuning step on a pretrained encoder: full FT vs LoRA vs MEFT1/2/3,
 # against sequence length (bench/cpu_time/peft_memory.cpp; one process per configuration).
-# Usage: bench/peft_memory.sh [RUN_DIR=/work/runs/minilm] [BATCH=8] [LENGTHS="128 256 512"]
+# Usage: bench/peft_memory.sh [RUN_DIR=/work/runs/minilm] [BATCH=8] [LENGTHS="128 256 512 1024"]
+# (lengths past the run's positions use fresh weights of the same shape; see peft_memory.cpp)
 set -euo pipefail
 RUN=${1:-/work/runs/minilm}
 BATCH=${2:-8}
-LENGTHS=${3:-"128 256 512"}
+LENGTHS=${3:-"128 256 512 1024"}
 B=${BUILD_DIR:-build}
 BIN=/tmp/peft_memory
 g++ -O2 -fopenmp -std=c++17 -Isrc -isystem /usr/include/torch/csrc/api/include \

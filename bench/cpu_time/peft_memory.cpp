@@ -11,6 +11,8 @@
 //     -o /tmp/peft_memory -ltorch -ltorch_cpu -lc10 -lprotobuf -lglog -lgflags -ltomlplusplus -lpthread \
 //     $(grep -A8 "build lmforge:" $B/build.ninja | grep LINK_LIBRARIES | sed 's/.*libtomlplusplus.so//')
 // Usage: /tmp/peft_memory RUN_DIR MODE(full|lora|meft1|meft2|meft3) SEQ_LEN [BATCH=8]
+// A SEQ_LEN beyond the run's positions (MiniLM has 512) builds the same architecture with
+// max_seq_len = SEQ_LEN and fresh weights: memory does not depend on the weights' values.
 #include <malloc.h>
 #include <sys/resource.h>
 
@@ -33,6 +35,11 @@ int main(int argc, char** argv) {
   const int64_t L = std::stoll(argv[3]), B = argc > 4 ? std::stoll(argv[4]) : 8;
   set_threads(0);
   LoadedRun run = load_run(argv[1], "cpu");
+  if (L > run.config.model.max_seq_len) {
+    ModelConfig longer = run.config.model;
+    longer.max_seq_len = L;
+    run.model = std::make_shared<LanguageModel>(longer);
+  }
   PeftConfig p;
   p.kind = mode == "full" ? "none" : mode;
   apply_peft(*run.model, p);

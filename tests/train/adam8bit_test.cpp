@@ -11,6 +11,8 @@
 #include <torch/serialize.h>
 
 #include "lmforge/core/error.h"
+#include "lmforge/ops/isa.h"
+#include "lmforge/train/optimizers/adam_kernel.h"
 #include "lmforge/train/optimizer.h"
 #include "lmforge/train/optimizers/adam_family.h"
 #include "lmforge/train/optimizers/blockwise_quant.h"
@@ -103,9 +105,10 @@ TEST(Quant8, EachEntryMapsToItsNearestCodeAndBlockMaximaAreExact) {
   EXPECT_EQ(z.abs().max().item<float>(), 0.0f) << "zeros stay zero";
 }
 
-TEST(Quant8, FusedAdamStepEqualsTheUnfusedChain) {
-  // The fused kernel against its reference: dequantise, the fp32 Adam update in ATen, requantise.
-  // 3 full blocks and a partial one; a block of zeros; both output forms (direction, weight).
+// The fused 8-bit kernel against its reference: dequantise, the fp32 Adam update in ATen,
+// requantise. 3 full blocks and a partial one; a block of zeros; both output forms (direction,
+// weight); on the ISA pinned by the caller.
+static void fused_8bit_matches_unfused_chain() {
   at::manual_seed(11);
   const int64_t n = 3 * kQuantBlock + 777;
   const double b1 = 0.9, b2 = 0.99, eps = 1e-8, lr = 1e-2, wd = 0.1;
@@ -124,14 +127,14 @@ TEST(Quant8, FusedAdamStepEqualsTheUnfusedChain) {
     rm = quantize_blockwise(m, true), rv = quantize_blockwise(v, false);
     wr.mul_(1 - lr * wd).add_(d, -lr);
     // fused: the direction form on odd steps, the weight form on even ones
-    Adam8bitCoeffs c{float(b1), float(b2), float(eps), float(1 - std::pow(b1, t)), float(std::sqrt(1 - std::pow(b2, t)))};
+    AdamCoeffs c = adam_coeffs(b1, b2, eps, t);
     if (t % 2) {
       at::Tensor dir = at::empty({n});
       adam_step_8bit(fm, fv, g, c, dir.data_ptr<float>(), nullptr);
       EXPECT_TRUE(at::allclose(dir, d, 1e-5, 1e-6)) << "step " << t << ": direction";
       wf.mul_(1 - lr * wd).add_(dir, -lr);
     } else {
-      c.lr = float(lr), c.decay = float(1 - lr * wd);
+      c = adam_coeffs(b1, b2, eps, t, lr, wd);
       adam_step_8bit(fm, fv, g, c, nullptr, wf.data_ptr<float>());
     }
     EXPECT_TRUE(at::allclose(fm.absmax, rm.absmax, 1e-6, 0)) << "step " << t;
@@ -149,6 +152,42 @@ TEST(Quant8, FusedAdamStepEqualsTheUnfusedChain) {
   EXPECT_LT(differ, 2 * 6 * n / 1000) << "codes off by one in under 0.1% of entries";
   EXPECT_TRUE(at::allclose(wf, wr, 1e-5, 1e-6)) << "weights after 6 steps";
   EXPECT_EQ(fm.absmax[1].item<float>(), 0.0f) << "a block with zero gradients keeps zero moments";
+}
+
+TEST(Quant8, FusedAdamStepEqualsTheUnfusedChainOnEveryIsa) {
+  for (Isa isa : supported_isas()) {
+    SCOPED_TRACE(isa_name(isa));
+    ScopedIsa pin(isa);
+    fused_8bit_matches_unfused_chain();
+  }
+}
+
+TEST(AdamFamily, FusedFp32KernelEqualsTheAtenChainOnEveryIsa) {
+  at::manual_seed(12);
+  const int64_t n = 100003;  // several threads' chunks and a ragged tail
+  const at::Tensor m0 = at::randn({n}) * 1e-2, v0 = at::rand({n}) * 1e-3, g = at::randn({n}) * 0.1, w0 = at::randn({n});
+  const double b1 = 0.9, b2 = 0.999, eps = 1e-8, lr = 1e-3, wd = 0.1;
+  const int t = 3;
+  const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
+  at::Tensor m = m0 * b1 + g * (1 - b1), v = v0 * b2 + g * g * (1 - b2);
+  const at::Tensor d = (m / bc1) / (v.sqrt() / std::sqrt(bc2) + eps);
+  const at::Tensor w_want = w0 * (1 - lr * wd) - lr * d;
+  for (Isa isa : supported_isas()) {
+    SCOPED_TRACE(isa_name(isa));
+    ScopedIsa pin(isa);
+    AdamCoeffs c = adam_coeffs(b1, b2, eps, t);
+    at::Tensor fm = m0.clone(), fv = v0.clone(), dir = at::empty({n});
+    adam_fused_fp32(fm.data_ptr<float>(), fv.data_ptr<float>(), g.data_ptr<float>(), n, c, dir.data_ptr<float>(), nullptr);
+    // fp32 rounding (fused multiply-adds) only: scales of m ~1e-2, v ~1e-3, d ~1.
+    EXPECT_TRUE(at::allclose(fm, m, 1e-6, 1e-8));
+    EXPECT_TRUE(at::allclose(fv, v, 1e-6, 1e-10));
+    EXPECT_TRUE(at::allclose(dir, d, 1e-5, 1e-5));
+    c = adam_coeffs(b1, b2, eps, t, lr, wd);
+    at::Tensor wm = m0.clone(), wv = v0.clone(), w = w0.clone();
+    adam_fused_fp32(wm.data_ptr<float>(), wv.data_ptr<float>(), g.data_ptr<float>(), n, c, nullptr, w.data_ptr<float>());
+    EXPECT_TRUE(at::allclose(w, w_want, 1e-6, 1e-8));
+    EXPECT_TRUE(at::equal(wm, fm)) << "both forms update the moments alike";
+  }
 }
 
 TEST(AdamFamily, Fp32PathEqualsLibTorchAdamW) {

@@ -9,6 +9,7 @@
 #include <torch/optim/sgd.h>
 
 #include "lmforge/core/error.h"
+#include "lmforge/train/optimizers/adam_kernel.h"
 
 namespace lmforge {
 
@@ -28,20 +29,24 @@ AdamMoments::AdamMoments(at::IntArrayRef shape, bool eight_bit) {
 
 namespace {
 
-Adam8bitCoeffs coeffs_at(int64_t t, const AdamHyper& h) {
-  Adam8bitCoeffs c;
-  c.beta1 = static_cast<float>(h.beta1), c.beta2 = static_cast<float>(h.beta2), c.eps = static_cast<float>(h.eps);
-  c.bc1 = static_cast<float>(1 - std::pow(h.beta1, t));
-  c.sqrt_bc2 = static_cast<float>(std::sqrt(1 - std::pow(h.beta2, t)));
-  return c;
+AdamCoeffs coeffs_at(int64_t t, const AdamHyper& h, double lr = 0, double wd = 0) {
+  return adam_coeffs(h.beta1, h.beta2, h.eps, t, lr, wd);
 }
+
+bool fusable(const at::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == at::kFloat && x.is_contiguous(); }
 
 }  // namespace
 
 at::Tensor AdamMoments::direction(const at::Tensor& g, int64_t t, const AdamHyper& h) {
-  if (quantized_) {  // the fused kernel (blockwise_quant.h)
-    at::Tensor dir = at::empty(g.sizes(), at::kFloat);
+  at::Tensor dir = at::empty(g.sizes(), g.options().dtype(at::kFloat));
+  if (quantized_) {
     adam_step_8bit(qm_, qv_, g, coeffs_at(t, h), dir.data_ptr<float>(), nullptr);
+    return dir;
+  }
+  if (fusable(m_) && g.device().is_cpu()) {  // the fused kernel (adam_kernel.h)
+    at::Tensor g32 = g.to(at::kFloat).contiguous();
+    adam_fused_fp32(m_.data_ptr<float>(), v_.data_ptr<float>(), g32.data_ptr<float>(), g32.numel(), coeffs_at(t, h),
+                    dir.data_ptr<float>(), nullptr);
     return dir;
   }
   at::Tensor g32 = g.to(at::kFloat);
@@ -52,10 +57,15 @@ at::Tensor AdamMoments::direction(const at::Tensor& g, int64_t t, const AdamHype
 }
 
 bool AdamMoments::step_weight(at::Tensor& w, const at::Tensor& g, int64_t t, const AdamHyper& h, double lr, double wd) {
-  if (!quantized_ || w.scalar_type() != at::kFloat || !w.is_contiguous() || !w.device().is_cpu()) return false;
-  Adam8bitCoeffs c = coeffs_at(t, h);
-  c.lr = static_cast<float>(lr), c.decay = static_cast<float>(1 - lr * wd);
-  adam_step_8bit(qm_, qv_, g, c, nullptr, w.data_ptr<float>());
+  if (!fusable(w) || !g.device().is_cpu()) return false;
+  const AdamCoeffs c = coeffs_at(t, h, lr, wd);
+  if (quantized_) {
+    adam_step_8bit(qm_, qv_, g, c, nullptr, w.data_ptr<float>());
+  } else {
+    at::Tensor g32 = g.to(at::kFloat).contiguous();
+    adam_fused_fp32(m_.data_ptr<float>(), v_.data_ptr<float>(), g32.data_ptr<float>(), g32.numel(), c, nullptr,
+                    w.data_ptr<float>());
+  }
   return true;
 }
 
@@ -100,7 +110,7 @@ class AdamRule : public ParamRule {
  public:
   AdamRule(const at::Tensor& p, bool eight_bit) : moments_(p.sizes(), eight_bit) {}
   void step(at::Tensor& w, const at::Tensor& grad, double lr, double wd, int64_t t, const AdamHyper& h) override {
-    if (moments_.step_weight(w, grad, t, h, lr, wd)) return;  // 8-bit: one fused pass
+    if (moments_.step_weight(w, grad, t, h, lr, wd)) return;  // one fused pass (adam_kernel.h)
     if (wd != 0) w.mul_(1 - lr * wd);
     w.add_(moments_.direction(grad, t, h).to(w.scalar_type()), -lr);
   }

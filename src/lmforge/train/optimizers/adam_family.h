@@ -38,10 +38,11 @@ class AdamMoments {
   AdamMoments() = default;
   AdamMoments(at::IntArrayRef shape, bool eight_bit);
   // Advances the moments with g and returns the bias-corrected direction m^ / (sqrt(v^) + eps) at
-  // step t (1-based); in 8-bit mode the moments are dequantised, updated in fp32, requantised.
+  // step t (1-based); in 8-bit mode the moments are dequantised, updated in fp32, requantised
+  // (one fused pass; fp32 moments on the CPU too).
   at::Tensor direction(const at::Tensor& g, int64_t t, const AdamHyper& h);
-  // 8-bit moments and an fp32 contiguous CPU weight: advances the moments and applies
-  // w <- (1 - lr wd) w - lr direction in one fused pass; false (nothing done) otherwise.
+  // An fp32 contiguous CPU weight: advances the moments and applies w <- (1 - lr wd) w - lr
+  // direction in one fused pass (adam_kernel.h); false (nothing done) otherwise.
   bool step_weight(at::Tensor& w, const at::Tensor& g, int64_t t, const AdamHyper& h, double lr, double wd);
   int64_t bytes() const;
   void save(torch::serialize::OutputArchive& a, const std::string& prefix) const;

@@ -6,8 +6,6 @@
 #include <cstring>
 #include <vector>
 
-#include <ATen/Parallel.h>
-
 namespace lmforge {
 
 namespace {
@@ -67,16 +65,15 @@ at::Tensor dequantize_blockwise(const QuantizedTensor& q) {
 
 namespace {
 
-// Where the search for x's code may start: codes are sorted, so a table over the top 14 bits of
-// x's float pattern (sign, exponent, 5 mantissa bits) gives, per bucket of floats, the first code
-// >= the bucket's smallest value; a short scan from there reaches the first code >= x. Same
-// answer as std::lower_bound over the 256 codes, in about one step instead of eight branches.
-constexpr int kBucketShift = 18;
-
+// Where the search for x's code may start: codes are sorted, so a table over the top 17 bits of
+// x's float pattern (sign, exponent, 8 mantissa bits) gives, per bucket of floats, the first code
+// >= the bucket's smallest value. A bucket is narrower than the spacing of the codes, so one
+// branch-free step from there reaches the first code >= x (adam_kernel.inc, nearest_code): the
+// same answer as std::lower_bound over the 256 codes, without its eight unpredictable branches.
 std::vector<uint8_t> make_search_starts(const float* book) {
-  std::vector<uint8_t> start(size_t{1} << (32 - kBucketShift));
+  std::vector<uint8_t> start(size_t{1} << (32 - kQuantSearchShift));
   for (uint32_t key = 0; key < start.size(); ++key) {
-    const uint32_t lo_bits = key << kBucketShift, mask = (1u << kBucketShift) - 1;
+    const uint32_t lo_bits = key << kQuantSearchShift, mask = (1u << kQuantSearchShift) - 1;
     // The smallest float of the bucket: the least magnitude when positive, the largest when negative.
     const uint32_t bits = (lo_bits & 0x80000000u) ? (lo_bits | mask) : lo_bits;
     float smallest;
@@ -87,66 +84,21 @@ std::vector<uint8_t> make_search_starts(const float* book) {
   return start;
 }
 
-const std::vector<uint8_t>& search_starts(bool is_signed) {
-  static const std::vector<uint8_t> s = make_search_starts(dynamic_codebook(true).data_ptr<float>()),
-                                    u = make_search_starts(dynamic_codebook(false).data_ptr<float>());
-  return is_signed ? s : u;
-}
-
-// The index of the code nearest to x as quantize_blockwise picks it: the first code >= x (clamped
-// to 1..255), or its left neighbour when that is at least as close.
-inline uint8_t nearest_code(const float* book, const uint8_t* starts, float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, 4);
-  int64_t h = starts[bits >> kBucketShift];
-  while (h < 256 && book[h] < x) ++h;
-  h = std::clamp<int64_t>(h, 1, 255);
-  return static_cast<uint8_t>(std::abs(book[h] - x) < std::abs(x - book[h - 1]) ? h : h - 1);
-}
-
 }  // namespace
 
-void adam_step_8bit(QuantizedTensor& m, QuantizedTensor& v, const at::Tensor& grad, const Adam8bitCoeffs& c,
-                    float* dir, float* w) {
+void adam_step_8bit(QuantizedTensor& m, QuantizedTensor& v, const at::Tensor& grad, const AdamCoeffs& c, float* dir,
+                    float* w) {
   TORCH_CHECK(grad.device().is_cpu(), "8-bit optimizer states run on the CPU only (gradient on ", grad.device(), ")");
   at::Tensor g = grad.detach().to(at::kFloat).contiguous().reshape({-1});
-  const int64_t n = g.numel(), blocks = m.absmax.numel();
-  TORCH_CHECK(m.codes.numel() == n && v.codes.numel() == n && v.absmax.numel() == blocks,
+  const int64_t n = g.numel();
+  TORCH_CHECK(m.codes.numel() == n && v.codes.numel() == n && v.absmax.numel() == m.absmax.numel(),
               "adam_step_8bit: moments and gradient differ in size");
-  const float* gp = g.data_ptr<float>();
-  uint8_t* cm = m.codes.data_ptr<uint8_t>();
-  uint8_t* cv = v.codes.data_ptr<uint8_t>();
-  float* am = m.absmax.data_ptr<float>();
-  float* av = v.absmax.data_ptr<float>();
-  const float* bs = dynamic_codebook(true).data_ptr<float>();
-  const float* bu = dynamic_codebook(false).data_ptr<float>();
-  const uint8_t* ss = search_starts(true).data();
-  const uint8_t* su = search_starts(false).data();
-  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<float> mb(kQuantBlock), vb(kQuantBlock);
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t i0 = b * kQuantBlock, len = std::min(kQuantBlock, n - i0);
-      const float sm = am[b], sv = av[b];
-      float top_m = 0, top_v = 0;
-      for (int64_t j = 0; j < len; ++j) {
-        const int64_t i = i0 + j;
-        const float gi = gp[i];
-        const float mi = c.beta1 * (bs[cm[i]] * sm) + (1 - c.beta1) * gi;
-        const float vi = c.beta2 * (bu[cv[i]] * sv) + (1 - c.beta2) * gi * gi;
-        mb[j] = mi, vb[j] = vi;
-        top_m = std::max(top_m, std::abs(mi)), top_v = std::max(top_v, vi);
-        const float d = (mi / c.bc1) / (std::sqrt(vi) / c.sqrt_bc2 + c.eps);
-        if (w) w[i] = w[i] * c.decay - c.lr * d;
-        else dir[i] = d;
-      }
-      am[b] = top_m, av[b] = top_v;
-      const float dm = std::max(top_m, 1e-30f), dv = std::max(top_v, 1e-30f);
-      for (int64_t j = 0; j < len; ++j) {
-        cm[i0 + j] = nearest_code(bs, ss, mb[j] / dm);
-        cv[i0 + j] = nearest_code(bu, su, vb[j] / dv);
-      }
-    }
-  });
+  static const std::vector<uint8_t> starts_s = make_search_starts(dynamic_codebook(true).data_ptr<float>()),
+                                    starts_u = make_search_starts(dynamic_codebook(false).data_ptr<float>());
+  const Quant8Tables t{dynamic_codebook(true).data_ptr<float>(), dynamic_codebook(false).data_ptr<float>(),
+                       starts_s.data(), starts_u.data()};
+  adam_fused_8bit(m.codes.data_ptr<uint8_t>(), v.codes.data_ptr<uint8_t>(), m.absmax.data_ptr<float>(),
+                  v.absmax.data_ptr<float>(), g.data_ptr<float>(), n, c, t, dir, w);
 }
 
 }  // namespace lmforge

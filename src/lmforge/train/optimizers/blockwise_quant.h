@@ -18,6 +18,8 @@
 
 #include <ATen/ATen.h>
 
+#include "lmforge/train/optimizers/adam_kernel.h"
+
 namespace lmforge {
 
 constexpr int64_t kQuantBlock = 2048;
@@ -37,18 +39,13 @@ struct QuantizedTensor {
 QuantizedTensor quantize_blockwise(const at::Tensor& x, bool is_signed);
 at::Tensor dequantize_blockwise(const QuantizedTensor& q);
 
-// One Adam step on 8-bit moments, fused: per block of 2048 (blocks in parallel) dequantise m and
-// v, take m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2 and the direction
-// d = (m / bc1) / (sqrt(v) / sqrt(bc2) + eps) in fp32, and requantise m and v against the block's
-// new absmax; no tensor-sized temporaries (the unfused ATen chain makes about ten per step). The
-// result is what quantize_blockwise(update(dequantize_blockwise(q))) gives (tested against it).
-// Writes d to `dir` (fp32, contiguous, g's numel), or, with `w` given (fp32 contiguous), applies
-// w <- (1 - lr wd) w - lr d in the same pass and leaves `dir` alone.
-struct Adam8bitCoeffs {
-  float beta1, beta2, eps, bc1, sqrt_bc2;  // bc1 = 1 - b1^t, sqrt_bc2 = sqrt(1 - b2^t)
-  float lr = 0, decay = 1;                 // for the weight-applying form: decay = 1 - lr wd
-};
-void adam_step_8bit(QuantizedTensor& m, QuantizedTensor& v, const at::Tensor& g, const Adam8bitCoeffs& c,
+// One Adam step on 8-bit moments, fused (adam_kernel.h): per block of 2048 (blocks in parallel)
+// dequantise m and v, take the fp32 Adam update and the direction d, and requantise m and v
+// against the block's new absmax; no tensor-sized temporaries (the unfused ATen chain makes about
+// ten per step). The result is what quantize_blockwise(update(dequantize_blockwise(q))) gives
+// (tested against it). Writes d to `dir` (fp32, g's numel), or, with `w` given (fp32, contiguous),
+// applies w <- (1 - lr wd) w - lr d in the same pass and leaves `dir` alone.
+void adam_step_8bit(QuantizedTensor& m, QuantizedTensor& v, const at::Tensor& g, const AdamCoeffs& c,
                     float* dir, float* w);
 
 }  // namespace lmforge
