@@ -10,10 +10,7 @@ GALORE=${1:-}
 STEPS=${2:-10}
 B=${BUILD_DIR:-build}
 BIN=/tmp/lmforge_optim_step
-g++ -O2 -fopenmp -std=c++17 -Isrc -isystem /usr/include/torch/csrc/api/include \
-  bench/cpu_time/optim_step.cpp $(find $B/CMakeFiles/lmforge_obj.dir -name '*.o' | grep -v cli/main.cpp.o) \
-  -o $BIN -ltorch -ltorch_cpu -lc10 -lprotobuf -lglog -lgflags -ltomlplusplus -lpthread \
-  $(grep -A8 "build lmforge:" $B/build.ninja | grep LINK_LIBRARIES | sed 's/.*libtomlplusplus.so//')
+bench/cpu_time/build.sh bench/cpu_time/optim_step.cpp $BIN "$B"
 echo "machine: $($B/lmforge info | sed -n 2p | cut -c11-) | $($B/lmforge info | sed -n 4p) | load $(cut -d' ' -f1 /proc/loadavg)"
 OUT=$(mktemp)
 $BIN "$STEPS" 2 | tee "$OUT"

@@ -9,10 +9,7 @@ BATCH=${2:-8}
 LENGTHS=${3:-"128 256 512 1024"}
 B=${BUILD_DIR:-build}
 BIN=/tmp/peft_memory
-g++ -O2 -fopenmp -std=c++17 -Isrc -isystem /usr/include/torch/csrc/api/include \
-  bench/cpu_time/peft_memory.cpp $(find $B/CMakeFiles/lmforge_obj.dir -name '*.o' | grep -v cli/main.cpp.o) \
-  -o $BIN -ltorch -ltorch_cpu -lc10 -lprotobuf -lglog -lgflags -ltomlplusplus -lpthread \
-  $(grep -A8 "build lmforge:" $B/build.ninja | grep LINK_LIBRARIES | sed 's/.*libtomlplusplus.so//')
+bench/cpu_time/build.sh bench/cpu_time/peft_memory.cpp $BIN "$B"
 uptime
 for L in $LENGTHS; do
   for M in full lora meft1 meft2 meft3; do $BIN "$RUN" $M $L $BATCH; done
