@@ -10,15 +10,17 @@
 
 namespace lmforge {
 
+namespace adamk {  // the per-ISA builds of adam_kernel.inc
 #define LMF_ADAM_KERNELS(ns)                                                                              \
   namespace ns {                                                                                          \
   void fp32_loop(float*, float*, const float*, int64_t, const AdamCoeffs&, float*, float*);              \
   void eight_bit_block(uint8_t*, uint8_t*, float*, float*, const float*, int64_t, const AdamCoeffs&,       \
                        const Quant8Tables&, float*, float*);                                              \
   }
-LMF_ADAM_KERNELS(adam_generic)
-LMF_ADAM_KERNELS(adam_avx512)
+LMF_ADAM_KERNELS(generic_isa)
+LMF_ADAM_KERNELS(avx512_isa)
 #undef LMF_ADAM_KERNELS
+}  // namespace adamk
 
 namespace {
 constexpr int64_t kBlock = 2048;  // blockwise_quant.h's kQuantBlock
@@ -37,7 +39,7 @@ AdamCoeffs adam_coeffs(double beta1, double beta2, double eps, int64_t t, double
 }
 
 void adam_fused_fp32(float* m, float* v, const float* g, int64_t n, const AdamCoeffs& c, float* dir, float* w) {
-  const auto f = active_isa() >= Isa::avx512 ? adam_avx512::fp32_loop : adam_generic::fp32_loop;
+  const auto f = active_isa() >= Isa::avx512 ? adamk::avx512_isa::fp32_loop : adamk::generic_isa::fp32_loop;
   at::parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
     f(m + b, v + b, g + b, e - b, c, dir ? dir + b : nullptr, w ? w + b : nullptr);
   });
@@ -45,7 +47,7 @@ void adam_fused_fp32(float* m, float* v, const float* g, int64_t n, const AdamCo
 
 void adam_fused_8bit(uint8_t* cm, uint8_t* cv, float* am, float* av, const float* g, int64_t n, const AdamCoeffs& c,
                      const Quant8Tables& t, float* dir, float* w) {
-  const auto f = active_isa() >= Isa::avx512 ? adam_avx512::eight_bit_block : adam_generic::eight_bit_block;
+  const auto f = active_isa() >= Isa::avx512 ? adamk::avx512_isa::eight_bit_block : adamk::generic_isa::eight_bit_block;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {

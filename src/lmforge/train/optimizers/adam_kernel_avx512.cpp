@@ -7,9 +7,11 @@
 #include "lmforge/train/optimizers/adam_kernel.h"
 
 namespace lmforge {
-namespace adam_avx512 {
+namespace adamk {
+namespace avx512_isa {
 
 #include "lmforge/train/optimizers/adam_kernel.inc"
 
-}  // namespace adam_avx512
+}  // namespace avx512_isa
+}  // namespace adamk
 }  // namespace lmforge

@@ -7,9 +7,11 @@
 #include "lmforge/train/optimizers/adam_kernel.h"
 
 namespace lmforge {
-namespace adam_generic {
+namespace adamk {
+namespace generic_isa {
 
 #include "lmforge/train/optimizers/adam_kernel.inc"
 
-}  // namespace adam_generic
+}  // namespace generic_isa
+}  // namespace adamk
 }  // namespace lmforge
