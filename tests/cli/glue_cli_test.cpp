@@ -57,6 +57,22 @@ TEST(GlueCli, PretrainFinetunePredictAdvglue) {
   auto a = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   EXPECT_TRUE(a["per_task"]["sst2"].contains("acc"));
   EXPECT_FALSE(a["complete"].get<bool>());
+  // --optimizer / --optimizer-option (docs/optimizers.md): GaLore at rank 2 keeps less optimizer
+  // state than AdamW on the same model; a KEY without '=' and an unknown key name the flag.
+  const std::string opt = "glue -q --json --threads 1 --task sst2 --epochs 1 --batch-size 8 --checkpoint " + (d / "run") +
+                          " --data " + glue;
+  r = run_lmforge(opt + " --optimizer galore --optimizer-option rank=2 --optimizer-option 'targets=[\"*layers.*\"]'");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto jg = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_LT(jg["training"]["SST-2"]["optimizer_state_bytes"].get<int64_t>(),
+            j["training"]["SST-2"]["optimizer_state_bytes"].get<int64_t>());
+  r = run_lmforge(opt + " --optimizer galore --optimizer-option rank");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--optimizer-option"), std::string::npos) << r.output;
+  r = run_lmforge(opt + " --optimizer galore --optimizer-option ranq=2");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("ranq"), std::string::npos) << r.output;
+
   // A model of another task is refused.
   r = run_lmforge("advglue --data " + (d / "dev.json") + " --model rte=" + (d / "ft/SST-2"));
   EXPECT_EQ(r.code, 2) << r.output;

@@ -66,15 +66,16 @@ int run_glue(GlueArgs a) {
     GlueTrainStats st;
     auto r = finetune_glue(*t, a.checkpoint, data, a.o, out, a.predict, &st);
     if (t->name != "AX") {
+      const double tokens_per_s = st.seconds > 0 ? st.tokens / st.seconds : 0.0;
       training[t->name] = {{"trainable_parameters", st.trainable_parameters},
                            {"optimizer_state_bytes", st.optimizer_state_bytes},
                            {"train_tokens", st.tokens},
                            {"train_seconds", st.seconds},
-                           {"tokens_per_s", st.seconds > 0 ? st.tokens / st.seconds : 0.0}};
+                           {"tokens_per_s", tokens_per_s}};
       if (!a.o.quiet && !a.json)
         std::cerr << t->name << " training: " << st.trainable_parameters << " trainable parameters, optimizer state "
-                  << st.optimizer_state_bytes << " bytes, " << static_cast<int64_t>(st.seconds > 0 ? st.tokens / st.seconds : 0)
-                  << " tokens/s" << std::endl;
+                  << st.optimizer_state_bytes << " bytes, " << static_cast<int64_t>(tokens_per_s) << " tokens/s"
+                  << std::endl;
     }
     for (auto& [k, v] : r) {
       if (!a.o.quiet && !a.json) {

@@ -189,10 +189,10 @@ toml::table parse_toml_file(const std::string& path) {
   return parse_or_throw(ss.str(), path);
 }
 
-void apply_override(toml::table& t, const std::string& assignment) {
+void apply_override(toml::table& t, const std::string& assignment, const std::string& flag) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw ConfigError(str("--set '", assignment, "': expected key.path=value"));
+    throw ConfigError(str(flag, " '", assignment, "': expected key.path=value"));
   std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
   toml::table parsed;
   try {
@@ -205,7 +205,7 @@ void apply_override(toml::table& t, const std::string& assignment) {
   while (true) {
     size_t dot = key.find('.', start);
     std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) throw ConfigError(str("--set '", assignment, "': empty component in key"));
+    if (part.empty()) throw ConfigError(str(flag, " '", assignment, "': empty component in key"));
     if (dot == std::string::npos) {
       cur->insert_or_assign(part, *parsed.get("v"));
       return;
@@ -217,7 +217,7 @@ void apply_override(toml::table& t, const std::string& assignment) {
       next = cur->get(part);
     }
     if (!next->is_table())
-      throw ConfigError(str("--set '", assignment, "': '", key.substr(0, dot), "' is not a table"));
+      throw ConfigError(str(flag, " '", assignment, "': '", key.substr(0, dot), "' is not a table"));
     cur = next->as_table();
     start = dot + 1;
   }

@@ -175,8 +175,9 @@ toml::table parse_toml_file(const std::string& path);
 toml::table parse_toml_string(const std::string& text, const std::string& source_name);
 
 // Applies `key.path=value`: the value is parsed as a TOML value (3e-4, true, "x", [1,2]); a bare
-// word that is not valid TOML is taken as a string. Intermediate tables are created.
-void apply_override(toml::table& t, const std::string& assignment);
+// word that is not valid TOML is taken as a string. Intermediate tables are created. `flag` names
+// the command-line option in messages.
+void apply_override(toml::table& t, const std::string& assignment, const std::string& flag = "--set");
 
 // Resolves a config name: an existing file path, or the name of a preset (configs/NAME.toml,
 // embedded in the binary). A file may start from another with `base = "name-or-path"`.

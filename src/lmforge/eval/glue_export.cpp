@@ -48,7 +48,7 @@ MergeReport export_merged_lora(const std::string& dir, const std::string& out) {
   cfg.model.peft = PeftConfig{};  // a plain model now
   state.erase("peft_base");
   state["merged_from"] = {{"checkpoint", fs::absolute(ckpt).string()}, {"lora_layers", r.merged_layers}};
-  WeightFilter plain = [](const std::string& name) { return name.find("lora.") == std::string::npos; };
+  WeightFilter plain = [](const std::string& name) { return !is_adapter_parameter(name); };
   for (const auto& p : g.model->named_parameters())
     if (plain(p.key())) r.parameters += p.value().numel();
   save_checkpoint(out, *g.model, nullptr, state, run_config_to_toml(cfg), plain);

@@ -10,6 +10,7 @@
 #include <set>
 
 
+#include "lmforge/core/config.h"
 #include "lmforge/core/error.h"
 #include "lmforge/core/file_io.h"
 #include "lmforge/core/log.h"
@@ -43,18 +44,9 @@ Choice glue_optimizer_choice(const GlueFinetuneOptions& o) {
       c.options.insert("beta2", 0.999);
       c.options.insert("eps", 1e-6);
     }
-  for (const auto& kv : o.optimizer_options) {
-    const auto eq = kv.find('=');
-    LMF_REQUIRE(eq != std::string::npos && eq > 0, UserError, "--optimizer-option '", kv,
-                "': expected KEY=VALUE (a TOML value, e.g. rank=8 or targets=[\"*layers.*\"])");
-    toml::table t;
-    try {
-      t = toml::parse(kv.substr(0, eq) + " = " + kv.substr(eq + 1));
-    } catch (const toml::parse_error& e) {
-      throw UserError(str("--optimizer-option '", kv, "': ", e.description()));
-    }
-    for (auto&& [k, v] : t) c.options.insert_or_assign(k, v);
-  }
+  toml::table set;  // KEY=VALUE as --set reads it (core/config.h)
+  for (const auto& kv : o.optimizer_options) apply_override(set, kv, "--optimizer-option");
+  for (auto&& [k, v] : set) c.options.insert_or_assign(k, v);
   return c;
 }
 

@@ -20,7 +20,7 @@ struct GlueFinetuneOptions {
   // A registered optimizer (train/optimizers); the Adam family (adamw, adamw8bit, galore,
   // gradnormlorp) gets BERT's (0.9, 0.999), eps 1e-6 unless optimizer_options set them.
   std::string optimizer = "adamw";
-  std::vector<std::string> optimizer_options;  // "KEY=VALUE" (TOML value), as [train.optimizer] keys
+  std::vector<std::string> optimizer_options;  // "KEY=VALUE" as --set reads it, [train.optimizer] keys
   int64_t max_len = 128;
   int64_t max_train = 0;  // 0 = every training example; else a seeded random subset
   int64_t max_eval = 0;   // 0 = the whole dev file

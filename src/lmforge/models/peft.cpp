@@ -25,11 +25,11 @@ void validate_peft_config(const PeftConfig& p, const std::string& path) {
               ".targets': LoRA needs at least one target pattern");
 }
 
-namespace {
-
-bool is_adapter_param(const std::string& name) {
+bool is_adapter_parameter(const std::string& name) {
   return name.find("lora.") != std::string::npos || name.find("meft_") != std::string::npos;
 }
+
+namespace {
 
 void apply_lora(LanguageModel& lm, const PeftConfig& p, PeftSummary& s) {
   std::vector<std::pair<std::string, std::shared_ptr<Dense>>> linears;
@@ -82,7 +82,7 @@ PeftSummary apply_peft(LanguageModel& lm, const PeftConfig& p) {
   if (p.kind == "lora") apply_lora(lm, p, s);
   else s.adapted = apply_meft(lm, p);
   for (auto& q : lm.named_parameters()) {
-    const bool train = is_adapter_param(q.key());
+    const bool train = is_adapter_parameter(q.key());
     q.value().set_requires_grad(train);
     (train ? s.trainable : s.frozen) += q.value().numel();
   }

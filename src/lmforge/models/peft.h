@@ -31,6 +31,10 @@ PeftSummary apply_peft(LanguageModel& lm, const PeftConfig& p);
 int merge_lora(torch::nn::Module& m);
 int unmerge_lora(torch::nn::Module& m);
 
+// Whether a parameter name belongs to a LoRA or MEFT adapter (what apply_peft leaves trainable
+// inside the backbone).
+bool is_adapter_parameter(const std::string& name);
+
 // Names of m's parameters that train (requires_grad): what a PEFT checkpoint stores.
 std::vector<std::string> trainable_parameter_names(const torch::nn::Module& m);
 

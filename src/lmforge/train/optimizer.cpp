@@ -66,4 +66,13 @@ void set_learning_rate(torch::optim::Optimizer& opt, double lr, const std::vecto
   for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(g < lr_scales.size() ? lr * lr_scales[g] : lr);
 }
 
+void read_optimizer_state(torch::serialize::InputArchive& a, const std::string& key, at::Tensor& into) {
+  at::Tensor t;
+  LMF_REQUIRE(a.try_read(key, t, true), InputError, "optimizer state has no '", key,
+              "' (saved by another optimizer, other options, or another model?)");
+  LMF_REQUIRE(!into.defined() || t.sizes() == into.sizes(), InputError, "optimizer state '", key, "' has shape ",
+              t.sizes(), ", this run expects ", into.sizes());
+  into = t;
+}
+
 }  // namespace lmforge

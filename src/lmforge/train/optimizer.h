@@ -20,6 +20,7 @@
 
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
 
 #include "lmforge/core/config.h"
 #include "lmforge/core/registry.h"
@@ -71,5 +72,10 @@ BuiltOptimizer build_optimizer(const Choice& choice, std::vector<ParamGroup> gro
 void set_learning_rate(torch::optim::Optimizer& opt, double lr, const std::vector<double>& lr_scales = {});
 // True for parameters that get weight decay.
 bool decays(const std::string& name, const at::Tensor& p);
+
+// Reads `key` from an optimizer archive into `into`; InputError naming the key when it is missing
+// or, when `into` is already defined, when its shape differs (a checkpoint of another optimizer,
+// other options, or another model).
+void read_optimizer_state(torch::serialize::InputArchive& a, const std::string& key, at::Tensor& into);
 
 }  // namespace lmforge

@@ -37,35 +37,27 @@ bool fusable(const at::Tensor& x) { return x.device().is_cpu() && x.scalar_type(
 
 }  // namespace
 
+void AdamMoments::advance(const at::Tensor& g, const AdamCoeffs& c, float* dir, float* w) {
+  // The moments live on the CPU, and the kernels read them through pointers.
+  LMF_REQUIRE(g.device().is_cpu(), UserError, "the adamw8bit / galore / gradnormlorp optimizers keep their state on ",
+              "the CPU; a gradient on ", g.device(), " is not supported yet");
+  if (quantized_) {
+    adam_step_8bit(qm_, qv_, g, c, dir, w);
+  } else {
+    at::Tensor g32 = g.to(at::kFloat).contiguous();
+    adam_fused_fp32(m_.data_ptr<float>(), v_.data_ptr<float>(), g32.data_ptr<float>(), g32.numel(), c, dir, w);
+  }
+}
+
 at::Tensor AdamMoments::direction(const at::Tensor& g, int64_t t, const AdamHyper& h) {
   at::Tensor dir = at::empty(g.sizes(), g.options().dtype(at::kFloat));
-  if (quantized_) {
-    adam_step_8bit(qm_, qv_, g, coeffs_at(t, h), dir.data_ptr<float>(), nullptr);
-    return dir;
-  }
-  if (fusable(m_) && g.device().is_cpu()) {  // the fused kernel (adam_kernel.h)
-    at::Tensor g32 = g.to(at::kFloat).contiguous();
-    adam_fused_fp32(m_.data_ptr<float>(), v_.data_ptr<float>(), g32.data_ptr<float>(), g32.numel(), coeffs_at(t, h),
-                    dir.data_ptr<float>(), nullptr);
-    return dir;
-  }
-  at::Tensor g32 = g.to(at::kFloat);
-  m_.mul_(h.beta1).add_(g32, 1 - h.beta1);
-  v_.mul_(h.beta2).addcmul_(g32, g32, 1 - h.beta2);
-  const double bc1 = 1 - std::pow(h.beta1, t), bc2 = 1 - std::pow(h.beta2, t);
-  return (m_ / bc1) / (v_.sqrt() / std::sqrt(bc2) + h.eps);
+  advance(g, coeffs_at(t, h), dir.data_ptr<float>(), nullptr);
+  return dir;
 }
 
 bool AdamMoments::step_weight(at::Tensor& w, const at::Tensor& g, int64_t t, const AdamHyper& h, double lr, double wd) {
-  if (!fusable(w) || !g.device().is_cpu()) return false;
-  const AdamCoeffs c = coeffs_at(t, h, lr, wd);
-  if (quantized_) {
-    adam_step_8bit(qm_, qv_, g, c, nullptr, w.data_ptr<float>());
-  } else {
-    at::Tensor g32 = g.to(at::kFloat).contiguous();
-    adam_fused_fp32(m_.data_ptr<float>(), v_.data_ptr<float>(), g32.data_ptr<float>(), g32.numel(), c, nullptr,
-                    w.data_ptr<float>());
-  }
+  if (!fusable(w)) return false;
+  advance(g, coeffs_at(t, h, lr, wd), nullptr, w.data_ptr<float>());
   return true;
 }
 
@@ -82,25 +74,13 @@ void AdamMoments::save(torch::serialize::OutputArchive& a, const std::string& pr
   }
 }
 
-namespace {
-
-void read_state(torch::serialize::InputArchive& a, const std::string& key, at::Tensor& into) {
-  at::Tensor t;
-  LMF_REQUIRE(a.try_read(key, t, true), InputError, "optimizer state has no '", key,
-              "' (saved by another optimizer, other options, or another model?)");
-  LMF_REQUIRE(!into.defined() || t.sizes() == into.sizes(), InputError, "optimizer state '", key, "' has shape ",
-              t.sizes(), ", this run expects ", into.sizes());
-  into = t;
-}
-
-}  // namespace
 
 void AdamMoments::load(torch::serialize::InputArchive& a, const std::string& prefix) {
   if (quantized_) {
-    read_state(a, prefix + "m.codes", qm_.codes), read_state(a, prefix + "m.absmax", qm_.absmax);
-    read_state(a, prefix + "v.codes", qv_.codes), read_state(a, prefix + "v.absmax", qv_.absmax);
+    read_optimizer_state(a, prefix + "m.codes", qm_.codes), read_optimizer_state(a, prefix + "m.absmax", qm_.absmax);
+    read_optimizer_state(a, prefix + "v.codes", qv_.codes), read_optimizer_state(a, prefix + "v.absmax", qv_.absmax);
   } else {
-    read_state(a, prefix + "m", m_), read_state(a, prefix + "v", v_);
+    read_optimizer_state(a, prefix + "m", m_), read_optimizer_state(a, prefix + "v", v_);
   }
 }
 
@@ -186,7 +166,7 @@ void AdamFamily::save(torch::serialize::OutputArchive& a) const {
 
 void AdamFamily::load(torch::serialize::InputArchive& a) {
   at::Tensor t;
-  read_state(a, "adam_family.step", t);
+  read_optimizer_state(a, "adam_family.step", t);
   t_ = t.item<int64_t>();
   for (size_t g = 0; g < rules_.size(); ++g)
     for (size_t i = 0; i < rules_[g].size(); ++i) rules_[g][i]->load(a, "g" + std::to_string(g) + ".p" + std::to_string(i) + ".");

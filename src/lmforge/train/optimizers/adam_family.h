@@ -39,7 +39,7 @@ class AdamMoments {
   AdamMoments(at::IntArrayRef shape, bool eight_bit);
   // Advances the moments with g and returns the bias-corrected direction m^ / (sqrt(v^) + eps) at
   // step t (1-based); in 8-bit mode the moments are dequantised, updated in fp32, requantised
-  // (one fused pass; fp32 moments on the CPU too).
+  // (one fused pass either way). CPU only: a gradient elsewhere is a UserError.
   at::Tensor direction(const at::Tensor& g, int64_t t, const AdamHyper& h);
   // An fp32 contiguous CPU weight: advances the moments and applies w <- (1 - lr wd) w - lr
   // direction in one fused pass (adam_kernel.h); false (nothing done) otherwise.
@@ -49,6 +49,9 @@ class AdamMoments {
   void load(torch::serialize::InputArchive& a, const std::string& prefix);
 
  private:
+  // The fused kernel (adam_kernel.h) on these moments: d to `dir`, or the weight step into `w`.
+  void advance(const at::Tensor& g, const AdamCoeffs& c, float* dir, float* w);
+
   bool quantized_ = false;
   at::Tensor m_, v_;           // fp32
   QuantizedTensor qm_, qv_;    // 8-bit

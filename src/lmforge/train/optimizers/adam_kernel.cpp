@@ -23,7 +23,6 @@ LMF_ADAM_KERNELS(avx512_isa)
 }  // namespace adamk
 
 namespace {
-constexpr int64_t kBlock = 2048;  // blockwise_quant.h's kQuantBlock
 constexpr int64_t kGrain = 1 << 15;
 }  // namespace
 
@@ -48,11 +47,11 @@ void adam_fused_fp32(float* m, float* v, const float* g, int64_t n, const AdamCo
 void adam_fused_8bit(uint8_t* cm, uint8_t* cv, float* am, float* av, const float* g, int64_t n, const AdamCoeffs& c,
                      const Quant8Tables& t, float* dir, float* w) {
   const auto f = active_isa() >= Isa::avx512 ? adamk::avx512_isa::eight_bit_block : adamk::generic_isa::eight_bit_block;
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  const int64_t blocks = (n + kQuantBlock - 1) / kQuantBlock;
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t i = b * kBlock;
-      f(cm + i, cv + i, am + b, av + b, g + i, std::min(kBlock, n - i), c, t, dir ? dir + i : nullptr,
+      const int64_t i = b * kQuantBlock;
+      f(cm + i, cv + i, am + b, av + b, g + i, std::min(kQuantBlock, n - i), c, t, dir ? dir + i : nullptr,
         w ? w + i : nullptr);
     }
   });

@@ -25,6 +25,9 @@ AdamCoeffs adam_coeffs(double beta1, double beta2, double eps, int64_t t, double
 // Both functions split the work over the intra-op threads.
 void adam_fused_fp32(float* m, float* v, const float* g, int64_t n, const AdamCoeffs& c, float* dir, float* w);
 
+// Entries per block of the 8-bit states (blockwise_quant.h): one absmax each.
+constexpr int64_t kQuantBlock = 2048;
+
 // The codebooks (256 sorted codes, signed and unsigned) and their search-start tables.
 struct Quant8Tables {
   const float *book_s, *book_u;

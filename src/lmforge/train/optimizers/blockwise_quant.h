@@ -22,8 +22,6 @@
 
 namespace lmforge {
 
-constexpr int64_t kQuantBlock = 2048;
-
 // The 256 codes in increasing order (fp32), signed (in [-1, 1]) or unsigned (in [0, 1]).
 const at::Tensor& dynamic_codebook(bool is_signed);
 

@@ -53,14 +53,10 @@ class GaLoreRule : public ParamRule {
   }
   void load(torch::serialize::InputArchive& a, const std::string& prefix) override {
     proj_.load(a, prefix);
-    if (buffer_.defined()) {
-      at::Tensor b;
-      LMF_REQUIRE(a.try_read(prefix + "momentum", b, true) && b.sizes() == buffer_.sizes(), InputError,
-                  "optimizer state '", prefix, "momentum' is missing or has another shape");
-      buffer_ = b;
-    } else {
+    if (buffer_.defined())
+      read_optimizer_state(a, prefix + "momentum", buffer_);
+    else
       moments_.load(a, prefix);
-    }
   }
 
  private:

@@ -57,9 +57,8 @@ class WeightNormLowRankRule : public ParamRule {
     proj_.load(a, prefix);
     moments_.load(a, prefix);
     g_moments_.load(a, prefix + "g.");
-    at::Tensor v, g;
-    LMF_REQUIRE(a.try_read(prefix + "wn.v", v, true) && a.try_read(prefix + "wn.g", g, true), InputError,
-                "optimizer state has no '", prefix, "wn.v' / 'wn.g' (saved by another optimizer?)");
+    at::Tensor v, g;  // empty until the first step
+    read_optimizer_state(a, prefix + "wn.v", v), read_optimizer_state(a, prefix + "wn.g", g);
     v_ = v.numel() ? v : at::Tensor();
     g_ = g.numel() ? g : at::Tensor();
   }

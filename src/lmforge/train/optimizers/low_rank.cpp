@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "lmforge/core/error.h"
+#include "lmforge/train/optimizer.h"
 
 namespace lmforge {
 
@@ -40,9 +41,8 @@ void LowRankProjector::save(torch::serialize::OutputArchive& a, const std::strin
 }
 
 void LowRankProjector::load(torch::serialize::InputArchive& a, const std::string& prefix) {
-  at::Tensor p;
-  LMF_REQUIRE(a.try_read(prefix + "P", p, true), InputError, "optimizer state has no '", prefix,
-              "P' (saved by another optimizer or another model?)");
+  at::Tensor p;  // empty until the first refresh; the shape is checked here, naming the rank
+  read_optimizer_state(a, prefix + "P", p);
   if (p.numel() == 0) {
     P_ = at::Tensor();
     return;
