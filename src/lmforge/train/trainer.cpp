@@ -75,7 +75,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   const TrainConfig& tc = cfg.train;
   BuiltOptimizer built = build_optimizer(tc.optimizer, *model, tc.lr, tc.weight_decay);
   if (opts.resume) {
-    load_weights((fs::path(ckpt) / "model.pt").string(), *model);
+    load_weights(weights_path(ckpt), *model);
     load_optimizer((fs::path(ckpt) / "optimizer.pt").string(), *built.optimizer);
   }
   {
