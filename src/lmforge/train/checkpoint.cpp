@@ -194,16 +194,23 @@ void kill_point(const char* point) {
 
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
                      const nlohmann::json& state, const toml::table& config, const WeightFilter& only) {
+  save_checkpoint_as(run_dir, "checkpoint", model, opt, state, config, only);
+}
+
+void save_checkpoint_as(const std::string& run_dir, const std::string& name, const torch::nn::Module& model,
+                        const torch::optim::Optimizer* opt, const nlohmann::json& state, const toml::table& config,
+                        const WeightFilter& only) {
   const fs::path run(run_dir);
-  const fs::path final_dir = run / "checkpoint";
-  const fs::path old = run / "checkpoint.old";
-  const fs::path tmp = run / ("checkpoint.tmp-" + std::to_string(::getpid()));
+  const fs::path final_dir = run / name;
+  const fs::path old = run / (name + ".old");
+  const std::string tmp_prefix = name + ".tmp-";
+  const fs::path tmp = run / (tmp_prefix + std::to_string(::getpid()));
   std::error_code ec;
   kill_point("start");
   fs::create_directories(run, ec);
   // 1. Stale temporary folders of crashed saves (only rank 0 of one run writes here).
   for (const auto& e : fs::directory_iterator(run, ec))
-    if (e.path().filename().string().rfind("checkpoint.tmp-", 0) == 0) fs::remove_all(e.path(), ec);
+    if (e.path().filename().string().rfind(tmp_prefix, 0) == 0) fs::remove_all(e.path(), ec);
   fs::create_directories(tmp, ec);
   LMF_REQUIRE(fs::is_directory(tmp), InputError, "checkpoint folder '", tmp.string(), "' cannot be created",
               ec ? " (" + ec.message() + ")" : "");

@@ -47,6 +47,11 @@ using WeightFilter = std::function<bool(const std::string&)>;
 
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
                      const nlohmann::json& state, const toml::table& config, const WeightFilter& only = {});
+// The same protocol into RUN_DIR/<name> (name.old, name.tmp-<pid>): "checkpoint-best" for
+// train.keep_best (train/retention.h). save_checkpoint is save_checkpoint_as(.., "checkpoint", ..).
+void save_checkpoint_as(const std::string& run_dir, const std::string& name, const torch::nn::Module& model,
+                        const torch::optim::Optimizer* opt, const nlohmann::json& state, const toml::table& config,
+                        const WeightFilter& only = {});
 
 // The checkpoint folder of a run: the folder itself if it holds weights or manifest.json,
 // else RUN_DIR/checkpoint, else RUN_DIR/checkpoint.old (a crash between the renames of a save);
