@@ -11,26 +11,14 @@
 #include "lmforge/core/safetensors.h"
 #include "lmforge/models/hf_import.h"
 #include "../test_util.h"
+#include "hf_reference.h"
 
 using lmforge::test::TempDir;
-using TMap = std::map<std::string, at::Tensor>;
+using lmforge::test::TMap;
 
 namespace {
 constexpr int64_t V = 24, D = 8, H = 2, F = 16, P = 16, NL = 2;
 
-at::Tensor lin(const at::Tensor& x, const TMap& t, const std::string& n) {
-  return at::linear(x, t.at(n + ".weight"), t.at(n + ".bias"));
-}
-at::Tensor ln(const at::Tensor& x, const TMap& t, const std::string& n, double eps) {
-  return at::layer_norm(x, {D}, t.at(n + ".weight"), t.at(n + ".bias"), eps);
-}
-at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask) {
-  auto heads = [](const at::Tensor& x) { return x.view({x.size(0), x.size(1), H, D / H}).transpose(1, 2); };
-  at::Tensor s = at::matmul(heads(q), heads(k).transpose(-1, -2)) / std::sqrt(double(D / H));
-  s = s.masked_fill(mask, -1e30);
-  at::Tensor c = at::matmul(at::softmax(s, -1), heads(v));
-  return c.transpose(1, 2).reshape({q.size(0), q.size(1), D});
-}
 void write_hf(const std::string& dir, const TMap& t, const nlohmann::json& cfg) {
   lmforge::test::write_text(dir + "/config.json", cfg.dump());
   lmforge::write_safetensors(dir + "/model.safetensors", t, {{"format", "pt"}});
@@ -82,19 +70,7 @@ TEST(HfImport, BertMatchesReferenceForward) {
   for (auto& [k, v] : t) s[k.substr(k.rfind("bert.", 0) == 0 ? 5 : 0)] = v;
   s["embeddings.LayerNorm.weight"] = s["embeddings.LayerNorm.gamma"];
   s["embeddings.LayerNorm.bias"] = s["embeddings.LayerNorm.beta"];
-  at::Tensor x = at::embedding(s["embeddings.word_embeddings.weight"], ids) +
-                 s["embeddings.position_embeddings.weight"].narrow(0, 0, 7) +
-                 at::embedding(s["embeddings.token_type_embeddings.weight"], seg);
-  x = ln(x, s, "embeddings.LayerNorm", 1e-12);
-  at::Tensor mask = keep.logical_not().view({2, 1, 1, 7});
-  for (int i = 0; i < NL; ++i) {
-    std::string p = "encoder.layer." + std::to_string(i) + ".";
-    at::Tensor a = attend(lin(x, s, p + "attention.self.query"), lin(x, s, p + "attention.self.key"),
-                          lin(x, s, p + "attention.self.value"), mask);
-    x = ln(lin(a, s, p + "attention.output.dense") + x, s, p + "attention.output.LayerNorm", 1e-12);
-    at::Tensor h = lin(at::gelu(lin(x, s, p + "intermediate.dense")), s, p + "output.dense");
-    x = ln(h + x, s, p + "output.LayerNorm", 1e-12);
-  }
+  at::Tensor x = lmforge::test::bert_reference(s, ids, seg, keep, {D, H, NL, 1e-12, "gelu"});
   // Compare real tokens only (HF computes padded rows too; they are never read).
   at::Tensor m = keep.unsqueeze(-1).to(at::kFloat);
   EXPECT_LT(((ours - x).abs() * m).max().item<double>(), 1e-5);
@@ -131,17 +107,7 @@ TEST(HfImport, Gpt2MatchesReferenceForward) {
 
   TMap s;
   for (auto& [k, v] : t) s[k.substr(12)] = v;
-  auto conv = [&](const at::Tensor& x, const std::string& n) { return at::matmul(x, s[n + ".weight"]) + s[n + ".bias"]; };
-  at::Tensor x = at::embedding(s["wte.weight"], ids) + s["wpe.weight"].narrow(0, 0, 6);
-  at::Tensor causal = at::ones({6, 6}, at::kBool).triu(1).view({1, 1, 6, 6});
-  for (int i = 0; i < NL; ++i) {
-    std::string p = "h." + std::to_string(i) + ".";
-    at::Tensor qkv = conv(ln(x, s, p + "ln_1", 1e-5), p + "attn.c_attn");
-    auto parts = qkv.split(D, -1);
-    x = x + conv(attend(parts[0], parts[1], parts[2], causal), p + "attn.c_proj");
-    x = x + conv(at::gelu(conv(ln(x, s, p + "ln_2", 1e-5), p + "mlp.c_fc"), "tanh"), p + "mlp.c_proj");
-  }
-  x = ln(x, s, "ln_f", 1e-5);
+  at::Tensor x = lmforge::test::gpt2_reference(s, ids, {D, H, NL, 1e-5, "gelu_new"});
   EXPECT_LT((ours - x).abs().max().item<double>(), 1e-5);
 }
 

@@ -125,10 +125,19 @@ HfImport import_hf(const std::string& dir) {
     LMF_REQUIRE(c.contains(k) && c[k].is_number_integer(), InputError, "file ", cfg_path, ": integer \"", k, "\" missing");
     return c[k].get<int64_t>();
   };
+  // HF's activation names (ACT2FN) -> ours; anything else would compute another function.
+  auto activation = [&](const char* key, const char* dflt) {
+    const std::string a = c.value(key, dflt);
+    if (a == "gelu") return std::string("gelu");
+    if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") return std::string("gelu_tanh");
+    if (a == "relu") return std::string("relu");
+    if (a == "silu" || a == "swish") return std::string("silu");
+    throw InputError(str("file ", cfg_path, ": ", key, " '", a,
+                         "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, silu)"));
+  };
   std::string toml_text;
   if (r.family == "bert") {
-    const std::string act = c.value("hidden_act", "gelu");
-    LMF_REQUIRE(act == "gelu", InputError, "file ", cfg_path, ": hidden_act '", act, "' is not supported (gelu)");
+    const std::string act = activation("hidden_act", "gelu");
     toml_text = str("[model]\nkind = \"encoder\"\nvocab_size = ", need("vocab_size"),
                     "\nd_model = ", need("hidden_size"), "\nn_layers = ", need("num_hidden_layers"),
                     "\nmax_seq_len = ", need("max_position_embeddings"), "\nposition = \"learned\"\ntype_vocab_size = ",
@@ -136,8 +145,9 @@ HfImport import_hf(const std::string& dir) {
                     "[model.block]\nmixer = \"attention\"\nnorm = \"layernorm\"\nffn = \"mlp\"\nnorm_position = \"post\"\n",
                     "attention = { n_heads = ", need("num_attention_heads"), " }\nlayernorm = { eps = ",
                     c.value("layer_norm_eps", 1e-12), " }\nmlp = { hidden = ", need("intermediate_size"),
-                    ", activation = \"gelu\" }\n");
+                    ", activation = \"", act, "\" }\n");
   } else if (r.family == "gpt2") {
+    const std::string act = activation("activation_function", "gelu_new");
     const int64_t d = need("n_embd");
     const int64_t inner = c.contains("n_inner") && c["n_inner"].is_number_integer() ? c["n_inner"].get<int64_t>() : 4 * d;
     toml_text = str("[model]\nkind = \"decoder\"\nvocab_size = ", need("vocab_size"), "\nd_model = ", d,
@@ -145,7 +155,7 @@ HfImport import_hf(const std::string& dir) {
                     "\nposition = \"learned\"\nfinal_norm = true\ntie_embeddings = true\n",
                     "[model.block]\nmixer = \"attention\"\nnorm = \"layernorm\"\nffn = \"mlp\"\nnorm_position = \"pre\"\n",
                     "attention = { n_heads = ", need("n_head"), " }\nlayernorm = { eps = ", c.value("layer_norm_epsilon", 1e-5),
-                    " }\nmlp = { hidden = ", inner, ", activation = \"gelu_tanh\" }\n");
+                    " }\nmlp = { hidden = ", inner, ", activation = \"", act, "\" }\n");
   } else {
     throw InputError(str("file ", cfg_path, ": model_type '", r.family, "' is not supported (bert, gpt2)"));
   }

@@ -2,7 +2,7 @@
 //
 // BERT (`bert-base-uncased` layout, BertModel or BertFor* with the "bert." prefix) -> encoder with
 // post-LN blocks, learned positions, token-type embeddings and the embedding LayerNorm (eps from
-// layer_norm_eps), exact-GELU MLP:
+// layer_norm_eps), MLP with hidden_act (gelu exact; gelu_new / gelu_pytorch_tanh -> tanh GELU; relu; silu):
 //   embeddings.word_embeddings -> embed           embeddings.position_embeddings -> pos_embed
 //   embeddings.token_type_embeddings -> type_embed embeddings.LayerNorm (gamma/beta too) -> embed_norm
 //   encoder.layer.i.attention.self.{query,key,value} -> layers.i.mixer.qkv (rows stacked q, k, v)
@@ -12,7 +12,8 @@
 // Not loaded: the MLM head's transform (cls.predictions.transform.*, dense+GELU+LN) and its output
 // bias: our encoder's MLM output is the tied embedding alone.
 // GPT-2 (`gpt2` layout, with or without the "transformer." prefix) -> decoder with pre-LN, learned
-// positions, tanh-GELU MLP, final norm, tied embeddings; Conv1D weights (in, out) are transposed:
+// positions, MLP with activation_function (default gelu_new: tanh GELU), final norm, tied
+// embeddings; Conv1D weights (in, out) are transposed:
 //   wte -> embed, wpe -> pos_embed, h.i.ln_1 -> layers.i.norm1, h.i.attn.c_attn -> mixer.qkv,
 //   h.i.attn.c_proj -> mixer.out, h.i.ln_2 -> norm2, h.i.mlp.c_fc -> ffn.fc1, h.i.mlp.c_proj -> ffn.fc2,
 //   ln_f -> final_norm. The causal-mask buffers (attn.bias, attn.masked_bias) are skipped.

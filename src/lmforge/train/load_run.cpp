@@ -17,8 +17,11 @@ LoadedRun load_run(const std::string& path, const std::string& device) {
   load_weights(weights_path(r.checkpoint), *r.model);
   r.model->to(at::Device(r.config.run.device));
   r.model->eval();
-  // The tokenizer lives in the run directory (one level above checkpoint/).
-  for (fs::path p : {fs::path(r.checkpoint) / "tokenizer", fs::path(r.checkpoint).parent_path() / "tokenizer"}) {
+  // The tokenizer lives in the run directory: one level above checkpoint/ and checkpoint-best/,
+  // two above a snapshot checkpoints/step-S (train/retention.h).
+  fs::path ck = fs::path(r.checkpoint).lexically_normal();
+  if (ck.filename().empty()) ck = ck.parent_path();  // "RUN/checkpoint/"
+  for (fs::path p : {ck / "tokenizer", ck.parent_path() / "tokenizer", ck.parent_path().parent_path() / "tokenizer"}) {
     if (fs::exists(p / "tokenizer.json")) {
       r.tokenizer = data::load_tokenizer(p.string());
       break;
