@@ -11,6 +11,7 @@
 #include "hf_reference.h"
 #include "lmforge/core/error.h"
 #include "lmforge/core/safetensors.h"
+#include "lmforge/data/hf_tokenizer.h"
 #include "lmforge/models/hf_export.h"
 #include "lmforge/models/hf_import.h"
 #include "lmforge/nn/context.h"
@@ -181,4 +182,39 @@ TEST(HfExport, CliWritesFilesThatImportBack) {
   r = test::run_lmforge("export-hf --dtype bf16 --checkpoint " + d / "run" + " --out " + d / "hf16");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(read_safetensors(d / "hf16/model.safetensors").at("wte.weight").scalar_type(), at::kBFloat16);
+}
+
+TEST(HfExport, Gpt2WithItsTokenizerJsonRoundTrips) {
+  // A GPT-2-layout folder with a Hugging Face tokenizer.json (a byte-level BPE written by the
+  // reference library, tests/golden/hf_tokenizers): import-hf brings the tokenizer, eval-lm runs on
+  // text with it, and export-hf writes the same weights and the same tokenizer.json back.
+  const std::string tok_file = std::string(LMFORGE_TEST_DATA_DIR) + "/hf_tokenizers/bytelevel_bpe.json";
+  auto tok = data::HfTokenizer::from_path(tok_file);
+  auto m = random_model(config_of(gpt2_toml().replace(gpt2_toml().find(str("vocab_size = ", V)), 15,
+                                                      str("vocab_size = ", tok->vocab_size()))),
+                        9);
+  HfExport e = export_hf(*m);
+  TempDir d("hfexp");
+  fs::create_directories(d / "hf");
+  write_safetensors(d / "hf/model.safetensors", e.tensors);
+  test::write_text(d / "hf/config.json", e.config.dump());
+  test::write_text(d / "hf/tokenizer.json", test::read_text(tok_file));
+  auto r = test::run_lmforge("import-hf --from " + d / "hf" + " --out " + d / "run");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::read_text(d / "run/tokenizer/hf_tokenizer.json"), test::read_text(tok_file));
+  const std::string text = "The quick brown fox jumps over the lazy dog.\nnaïve café 🙂\n";
+  test::write_text(d / "valid.txt", text);
+  r = test::run_lmforge("eval-lm --threads 1 --json --context 16 --stride 8 --checkpoint " + d / "run" + " --data " +
+                        d / "valid.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  const int64_t tokens = static_cast<int64_t>(tok->encode("The quick brown fox jumps over the lazy dog.").size() +
+                                              tok->encode("naïve café 🙂").size() + 2);  // + one eos per line
+  EXPECT_EQ(j["tokens"].get<int64_t>(), tokens) << j.dump();
+  r = test::run_lmforge("export-hf --checkpoint " + d / "run" + " --out " + d / "hf2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(test::read_text(d / "hf2/tokenizer.json"), test::read_text(tok_file));
+  const auto a = read_safetensors(d / "hf/model.safetensors"), b = read_safetensors(d / "hf2/model.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [k, t] : a) EXPECT_TRUE(at::equal(t, b.at(k))) << k;
 }

@@ -10,6 +10,7 @@
 #include "lmforge/core/error.h"
 #include "lmforge/core/file_io.h"
 #include "lmforge/data/byte_tokenizer.h"
+#include "lmforge/data/hf_tokenizer.h"
 #include "lmforge/data/sentencepiece_tokenizer.h"
 #include "lmforge/data/text_util.h"
 #include "lmforge/data/word_vocab.h"
@@ -20,10 +21,14 @@ namespace lmforge::data {
 namespace fs = std::filesystem;
 
 void TokenizerOptions::validate() const {
-  LMF_REQUIRE(kind == "word" || kind == "bpe" || kind == "unigram" || kind == "byte" || kind == "wordpiece",
-              ConfigError, "tokenizer key 'kind': expected word, bpe, unigram, byte or wordpiece, got '", kind, "'");
+  LMF_REQUIRE(kind == "word" || kind == "bpe" || kind == "unigram" || kind == "byte" || kind == "wordpiece" ||
+                  kind == "hf",
+              ConfigError, "tokenizer key 'kind': expected word, bpe, unigram, byte, wordpiece or hf, got '", kind, "'");
   LMF_REQUIRE(kind != "wordpiece" || !vocab.empty(), ConfigError,
               "tokenizer key 'vocab': kind wordpiece needs the path of a BERT vocab.txt");
+  LMF_REQUIRE(kind != "hf" || !vocab.empty(), ConfigError,
+              "tokenizer key 'vocab': kind hf needs a Hugging Face tokenizer.json (or a folder with one, or with "
+              "GPT-2's encoder.json + vocab.bpe)");
   LMF_REQUIRE(vocab_size >= 0, ConfigError, "tokenizer key 'vocab_size': expected >= 0, got ",
               vocab_size);
   if (kind == "bpe" || kind == "unigram")
@@ -87,7 +92,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   if (kind == "word") return WordTokenizer::load(dir);
   if (kind == "bpe" || kind == "unigram") return SentencePieceTokenizer::load(dir, kind);
   if (kind == "wordpiece") return WordPieceTokenizer::load(dir);
-  throw InputError(str("file ", path, ": \"kind\" must be word, bpe, unigram or byte, got '",
+  if (kind == "hf") return HfTokenizer::load(dir);
+  throw InputError(str("file ", path, ": \"kind\" must be word, bpe, unigram, byte, wordpiece or hf, got '",
                        kind, "'"));
 }
 
@@ -99,6 +105,7 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& opts,
               ": missing (tokenizer training file)");
   if (opts.kind == "byte") return std::make_unique<ByteTokenizer>();
   if (opts.kind == "wordpiece") return WordPieceTokenizer::from_vocab_file(opts.vocab, opts.lower_case);
+  if (opts.kind == "hf") return HfTokenizer::from_path(opts.vocab);
   if (opts.kind == "word") return WordTokenizer::train(opts, train_file);
   return SentencePieceTokenizer::train(opts, train_file, work_dir);
 }

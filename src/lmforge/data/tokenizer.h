@@ -1,10 +1,12 @@
 // The tokenizer interface of lmforge and the functions that train, save and load tokenizers.
 //
-// Four kinds share one interface so the rest of the engine never cares which one a run uses:
+// The kinds share one interface so the rest of the engine never cares which one a run uses:
 //   "word"    whitespace-split words of a training file (WikiText word-level LM, fairseq style)
 //   "byte"    the 256 byte values (tests, synthetic runs; nothing to train)
 //   "bpe"     sentencepiece BPE, trained by the spm_train tool, encoded by our own code
 //   "unigram" sentencepiece unigram LM, same
+//   "wordpiece" a BERT vocab.txt (data/wordpiece.h)
+//   "hf"      a Hugging Face tokenizer.json: byte-level BPE (GPT-2), Unigram (data/hf_tokenizer.h)
 // encode() never adds an end-of-sequence id: callers append eos_id() where a line ends.
 // save(dir) writes tokenizer.json (kind, format version) plus the kind's own files; load_tokenizer(dir)
 // reads them back. fingerprint() is a hash of what save() writes (less incidental bytes, see
@@ -30,7 +32,7 @@ struct TokenizerOptions {
 
   template <class V>
   void visit(V& v) {
-    v("kind", kind, "tokenizer kind: word | bpe | unigram | byte | wordpiece");
+    v("kind", kind, "tokenizer kind: word | bpe | unigram | byte | wordpiece | hf (a Hugging Face tokenizer.json, data/hf_tokenizer.h)");
     v("vocab_size", vocab_size,
       "bpe/unigram: exact vocabulary size (specials and 256 byte pieces included); word: at most "
       "this many entries, 0 = keep every word (fairseq WikiText style); byte: ignored (258)");
@@ -39,7 +41,7 @@ struct TokenizerOptions {
     v("seed", seed, "bpe/unigram: spm_train --random_seed (sentence sampling)");
     v("input_sentence_size", input_sentence_size,
       "bpe/unigram: spm_train samples at most this many lines; 0 = all");
-    v("vocab", vocab, "wordpiece: path of a BERT vocab.txt (nothing is trained)");
+    v("vocab", vocab, "wordpiece: path of a BERT vocab.txt; hf: a tokenizer.json or a folder with one (or GPT-2's encoder.json + vocab.bpe); nothing is trained");
     v("lower_case", lower_case, "wordpiece: uncased BERT (lower-case, strip accents)");
   }
   // Throws ConfigError naming the key when a value is out of range.
