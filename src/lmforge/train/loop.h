@@ -14,6 +14,7 @@
 #include <torch/optim/optimizer.h>
 
 #include "lmforge/core/log.h"
+#include "lmforge/core/tensorboard.h"
 #include "lmforge/train/dist.h"
 #include "lmforge/train/schedule.h"
 #include "lmforge/train/step.h"
@@ -36,6 +37,10 @@ struct LoopOptions {
   double flops_per_token = 0;  // model FLOPs per trained token, for MFU (0: not reported)
   bool quiet = false;
   std::string label = "step";  // console prefix
+  // TensorBoard scalars beside log.jsonl (rank 0 only; nullptr: none). Tags are events_prefix +
+  // "train/loss", "train/lr", ..., "eval/<metric>" (docs/CONFIG.md, "Run outputs").
+  TensorBoardWriter* events = nullptr;
+  std::string events_prefix;
 };
 
 // What a run has done so far; saved in each checkpoint's state.json and restored on resume.
