@@ -66,7 +66,7 @@ TEST(CliErrors, WeightsOfAnotherArchitecture) {
   auto r = run_lmforge("train -c gpt-tiny -q --set train.steps=1 --out " + d / "a");
   ASSERT_EQ(r.code, 0) << r.output;
   expect_user_error(run_lmforge("train -c gpt-tiny -q --set train.steps=1 --set model.d_model=32 --init-weights " +
-                                d / "a/checkpoint/model.pt" + " --out " + d / "b"),
+                                d / "a/checkpoint/model.safetensors" + " --out " + d / "b"),
                     "has shape");
 }
 

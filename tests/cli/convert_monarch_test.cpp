@@ -62,7 +62,7 @@ TEST(ConvertMonarch, DenseToMonarchAndBack) {
   TrainOptions fo;
   fo.run_dir = d / "finetune";
   fo.quiet = true;
-  fo.init_weights = d / "monarch/checkpoint/model.pt";
+  fo.init_weights = d / "monarch/checkpoint/model.safetensors";
   train(ft, fo);
 
   auto r = run_lmforge("convert-monarch --checkpoint " + d / "monarch" + " --out " + d / "x");

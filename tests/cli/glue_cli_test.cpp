@@ -100,8 +100,8 @@ TEST(GlueCli, PretrainFinetunePredictAdvglue) {
   ASSERT_EQ(r.code, 0) << r.output;
   auto state = nlohmann::json::parse(lmforge::test::read_text(d / "lora/SST-2/checkpoint/state.json"));
   EXPECT_TRUE(state.contains("peft_base")) << state.dump();
-  EXPECT_LT(std::filesystem::file_size(d / "lora/SST-2/checkpoint/model.pt"),
-            std::filesystem::file_size(d / "ft/SST-2/checkpoint/model.pt") / 2);
+  EXPECT_LT(std::filesystem::file_size(d / "lora/SST-2/checkpoint/model.safetensors"),
+            std::filesystem::file_size(d / "ft/SST-2/checkpoint/model.safetensors") / 2);
   r = run_lmforge("advglue --json --threads 1 --data " + (d / "dev.json") + " --model sst2=" + (d / "lora/SST-2"));
   ASSERT_EQ(r.code, 0) << r.output;
   // merge-lora folds the adapters into a plain model: same predictions on AdvGLUE, every weight

@@ -96,7 +96,7 @@ TEST(Lora, CheckpointHoldsAdaptersAndRefusesAnotherBase) {
   auto base = std::make_shared<LanguageModel>(encoder_config());
   save_checkpoint(d / "base", *base, nullptr, {{"step", 0}}, toml::table{});
   auto lm = std::make_shared<LanguageModel>(encoder_config());
-  load_weights(d / "base/checkpoint/model.pt", *lm);
+  load_weights(d / "base/checkpoint/model.safetensors", *lm);
   apply_peft(*lm, lora());
   randomize_adapters(*lm);
   const std::vector<std::string> names = trainable_parameter_names(*lm);
@@ -105,14 +105,14 @@ TEST(Lora, CheckpointHoldsAdaptersAndRefusesAnotherBase) {
   save_checkpoint(d / "ft", *lm, nullptr, state, toml::table{}, only);
   // Only A and B of the 8 adapted layers are in the file.
   auto lm2 = std::make_shared<LanguageModel>(encoder_config());
-  load_weights(d / "base/checkpoint/model.pt", *lm2);
+  load_weights(d / "base/checkpoint/model.safetensors", *lm2);
   apply_peft(*lm2, lora());
-  load_weights(d / "ft/checkpoint/model.pt", *lm2, only);
+  load_weights(d / "ft/checkpoint/model.safetensors", *lm2, only);
   EXPECT_EQ(names.size(), 16u);
   EXPECT_TRUE(lm2->named_parameters()["layers.1.ffn.fc2.lora.B"].equal(lm->named_parameters()["layers.1.ffn.fc2.lora.B"]));
   // The full model cannot be loaded from it: the base weights are not there.
   auto full = std::make_shared<LanguageModel>(encoder_config());
-  EXPECT_NE(test::error_of<InputError>([&] { load_weights(d / "ft/checkpoint/model.pt", *full); }).find("has no tensor"),
+  EXPECT_NE(test::error_of<InputError>([&] { load_weights(d / "ft/checkpoint/model.safetensors", *full); }).find("has no tensor"),
             std::string::npos);
   EXPECT_EQ(check_peft_base(state["peft_base"], d / "ft"), state["peft_base"]["checkpoint"].get<std::string>());
   // Another model saved where the base was: refused, naming both checksums.

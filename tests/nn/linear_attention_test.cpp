@@ -167,7 +167,7 @@ TEST(LinearAttentionDistill, ConvertCommandRunsBothStages) {
   auto j = nlohmann::json::parse(std::ifstream(o + "/convert.json"));
   EXPECT_TRUE(std::isfinite(j["teacher_ppl"].get<double>()));
   EXPECT_TRUE(std::isfinite(j["finetuned_ppl"].get<double>()));
-  EXPECT_TRUE(std::filesystem::exists(o + "/finetuned/checkpoint/model.pt"));
+  EXPECT_TRUE(std::filesystem::exists(o + "/finetuned/checkpoint/model.safetensors"));
   const std::string cfg = test::read_text(o + "/finetuned/config.toml");
   EXPECT_NE(cfg.find("max_minutes = 0"), std::string::npos) << cfg;
   // a non-attention teacher is refused with one clear message

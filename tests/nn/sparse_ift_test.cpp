@@ -157,5 +157,5 @@ TEST(SparseIft, TrainsEndToEndWithRigl) {
   o.run_dir = d / "run";
   o.quiet = true;
   nlohmann::json m = train(t, o);
-  EXPECT_TRUE(std::filesystem::exists(d / "run/checkpoint/model.pt"));
+  EXPECT_TRUE(std::filesystem::exists(d / "run/checkpoint/model.safetensors"));
 }

@@ -201,7 +201,7 @@ TEST(Crash, KilledWhileCheckpointingAlwaysResumesFromTheLastCompleteCheckpoint) 
   const double a = logged_loss(run, kSteps), b = logged_loss(d / "ref", kSteps);
   EXPECT_EQ(a, b) << "final loss after " << kills << " kills vs uninterrupted";
   const nlohmann::json ma = verify_checkpoint(run + "/checkpoint"), mb = verify_checkpoint(d / "ref/checkpoint");
-  EXPECT_EQ(ma["files"]["model.pt"], mb["files"]["model.pt"]) << "final weights differ";
+  EXPECT_EQ(ma["files"]["model.safetensors"], mb["files"]["model.safetensors"]) << "final weights differ";
   EXPECT_EQ(load_state(run + "/checkpoint")["step"], kSteps);
 
   const double total_seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
@@ -226,7 +226,7 @@ TEST(Crash, KilledAtEachPointOfTheSaveProtocol) {
   TempDir d("crashpt");
   test::CommandResult ref = test::run_lmforge(shell_join(train_args(d / "ref", 0, kShort)));
   ASSERT_EQ(ref.code, 0) << ref.output;
-  const nlohmann::json want = verify_checkpoint(d / "ref/checkpoint")["files"]["model.pt"];
+  const nlohmann::json want = verify_checkpoint(d / "ref/checkpoint")["files"]["model.safetensors"];
   for (const Case& c : cases) {
     const std::string run = d / c.point;
     ::setenv("LMFORGE_TEST_KILL_AT", (std::string(c.point) + ":3").c_str(), 1);
@@ -240,7 +240,7 @@ TEST(Crash, KilledAtEachPointOfTheSaveProtocol) {
     EXPECT_EQ(load_state(ckpt)["step"], c.step) << c.point;
     test::CommandResult fin = test::run_lmforge("train --resume '" + run + "'");
     ASSERT_EQ(fin.code, 0) << c.point << ": " << fin.output;
-    EXPECT_EQ(verify_checkpoint(run + "/checkpoint")["files"]["model.pt"], want) << c.point << ": final weights differ";
+    EXPECT_EQ(verify_checkpoint(run + "/checkpoint")["files"]["model.safetensors"], want) << c.point << ": final weights differ";
     EXPECT_FALSE(fs::exists(run + "/checkpoint.old")) << c.point;
     EXPECT_FALSE(has_entry_starting(run, "checkpoint.tmp-")) << c.point;
   }
@@ -251,7 +251,7 @@ TEST(Crash, DamagedCheckpointFileStopsResumeNamingIt) {
   test::CommandResult r = test::run_lmforge(shell_join(train_args(d / "src", 1, 3)) + " --stop-after 2");
   ASSERT_EQ(r.code, 0) << r.output;
   std::mt19937 rng(99);
-  for (const char* f : {"model.pt", "optimizer.pt", "state.json"}) {
+  for (const char* f : {"model.safetensors", "optimizer.pt", "state.json"}) {
     const std::string run = d / (std::string("bad-") + f);
     fs::copy(d / "src", run, fs::copy_options::recursive);
     const std::string path = run + "/checkpoint/" + f;

@@ -24,6 +24,7 @@
 #include "../test_util.h"
 #include "lmforge/core/config.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/safetensors.h"
 #include "lmforge/train/dist_c10d.h"
 #include "lmforge/train/run_config.h"
 #include "lmforge/train/task.h"
@@ -63,13 +64,9 @@ int free_port() {
 }
 
 std::map<std::string, at::Tensor> weights(const std::string& run_dir) {
-  std::ifstream f(run_dir + "/checkpoint/model.pt", std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::map<std::string, at::Tensor> out;
-  if (bytes.empty()) return out;
-  for (const auto& kv : torch::pickle_load(bytes).toGenericDict())
-    out[kv.key().toStringRef()] = kv.value().toTensor();
-  return out;
+  const std::string path = run_dir + "/checkpoint/model.safetensors";
+  if (!std::filesystem::exists(path)) return {};
+  return lmforge::read_safetensors(path);
 }
 
 // Largest |a - b| over all tensors; +inf when the names or shapes differ.

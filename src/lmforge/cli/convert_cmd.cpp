@@ -214,7 +214,7 @@ int run_convert(const ConvertArgs& a) {
     if (fs::exists(tok)) fs::copy(tok, finetuned / "tokenizer", fs::copy_options::recursive);
     TrainOptions o;
     o.run_dir = finetuned.string();
-    o.init_weights = (fs::path(checkpoint_dir(distilled.string())) / "model.pt").string();
+    o.init_weights = weights_path(checkpoint_dir(distilled.string()));
     train(scfg, o);
     LoadedRun ft = load_run(finetuned.string(), "");
     finetuned_loss = valid_loss(*ft.model, valid);

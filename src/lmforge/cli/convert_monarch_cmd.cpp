@@ -6,7 +6,7 @@
 // other tensor are copied. --to-dense is the reverse ("reverse sparsification", the paper's BERT and
 // GPT-2 recipe): every `monarch_mlp` becomes an `mlp` holding the materialised dense matrices, exactly.
 // RUN2 gets config.toml, checkpoint/ (weights + config; no optimizer state) and RUN's tokenizer/;
-// continue training with `lmforge train -c RUN2/config.toml --init-weights RUN2/checkpoint/model.pt`.
+// continue training with `lmforge train -c RUN2/config.toml --init-weights RUN2/checkpoint/model.safetensors`.
 #include <filesystem>
 #include <iostream>
 
@@ -54,7 +54,7 @@ int run_convert(const ConvertArgs& a) {
               "' already holds a checkpoint; choose another --out");
   RunConfig src_cfg = parse_run_config(load_checkpoint_config(ckpt));
   LanguageModel src(src_cfg.model);
-  load_weights((fs::path(ckpt) / "model.pt").string(), src);
+  load_weights(weights_path(ckpt), src);
 
   RunConfig dst_cfg = src_cfg;
   const int64_t changed = rewrite_ffns(dst_cfg.model, a.to_dense, a.nblocks);
@@ -122,7 +122,7 @@ int run_convert(const ConvertArgs& a) {
       std::printf("%-28s rel. Frobenius error %.4f\n", l["layer"].get<std::string>().c_str(),
                   l["rel_frobenius_error"].get<double>());
     std::printf("%lld -> %lld parameters; wrote %s (continue with: lmforge train -c %s/config.toml --init-weights "
-                "%s/checkpoint/model.pt --out RUN3)\n",
+                "%s/checkpoint/model.safetensors --out RUN3)\n",
                 static_cast<long long>(before), static_cast<long long>(after), a.out.c_str(), a.out.c_str(),
                 a.out.c_str());
   }

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "lmforge/core/crc32c.h"
 #include "lmforge/core/error.h"
 #include "lmforge/core/file_io.h"
 
@@ -36,23 +38,24 @@ const DtypeInfo* dtype_by_type(at::ScalarType t) {
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the reference implementation's limit
 }  // namespace
 
-std::map<std::string, at::Tensor> read_safetensors(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  LMF_REQUIRE(f, InputError, "file ", path, ": cannot be opened (safetensors)");
-  const uint64_t file_size = static_cast<uint64_t>(f.tellg());
+namespace {
+
+// Reads n bytes at offset into dst; throws InputError when it cannot.
+using ReadAt = std::function<void(uint64_t offset, void* dst, uint64_t n, const std::string& what)>;
+
+// The whole validation and decoding, over any byte source of `file_size` bytes.
+std::map<std::string, at::Tensor> parse_safetensors(const std::string& path, uint64_t file_size, const ReadAt& read) {
   LMF_REQUIRE(file_size >= 8, InputError, "file ", path, ": ", file_size,
               " bytes, too short for a safetensors header size (8 bytes)");
-  f.seekg(0);
   unsigned char nb[8];
-  f.read(reinterpret_cast<char*>(nb), 8);
+  read(0, nb, 8, "the header size");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | nb[i];
   LMF_REQUIRE(n <= kMaxHeader, InputError, "file ", path, ": header size ", n, " exceeds the 100 MiB limit (corrupt file?)");
   LMF_REQUIRE(n <= file_size - 8, InputError, "file ", path, ": header size ", n, " runs past the end of the file (",
               file_size, " bytes; truncated?)");
   std::string header(n, '\0');
-  f.read(header.data(), static_cast<std::streamsize>(n));
-  LMF_REQUIRE(f, InputError, "file ", path, ": cannot read the header");
+  read(8, header.data(), n, "the header");
   LMF_REQUIRE(n > 0 && header[0] == '{', InputError, "file ", path, ": header does not start with '{'");
   nlohmann::json j;
   try {
@@ -119,18 +122,42 @@ std::map<std::string, at::Tensor> read_safetensors(const std::string& path) {
   std::map<std::string, at::Tensor> out;
   for (const auto& e : entries) {
     at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dt->type));
-    if (e.e > e.b) {
-      f.seekg(static_cast<std::streamoff>(8 + n + e.b));
-      f.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.e - e.b));
-      LMF_REQUIRE(f, InputError, "file ", path, ": cannot read tensor '", e.name, "' (truncated?)");
-    }
+    if (e.e > e.b) read(8 + n + e.b, t.data_ptr(), e.e - e.b, "tensor '" + e.name + "'");
     out.emplace(e.name, t);
   }
   return out;
 }
 
-void write_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+}  // namespace
+
+std::map<std::string, at::Tensor> read_safetensors(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  LMF_REQUIRE(f, InputError, "file ", path, ": cannot be opened (safetensors)");
+  const uint64_t size = static_cast<uint64_t>(f.tellg());
+  return parse_safetensors(path, size, [&](uint64_t off, void* dst, uint64_t n, const std::string& what) {
+    f.seekg(static_cast<std::streamoff>(off));
+    f.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    LMF_REQUIRE(f, InputError, "file ", path, ": cannot read ", what, " (truncated?)");
+  });
+}
+
+std::map<std::string, at::Tensor> read_safetensors(std::string_view bytes, const std::string& name) {
+  return parse_safetensors(name, bytes.size(), [&](uint64_t off, void* dst, uint64_t n, const std::string& what) {
+    LMF_REQUIRE(off <= bytes.size() && n <= bytes.size() - off, InputError, "file ", name, ": cannot read ", what,
+                " (truncated?)");
+    std::memcpy(dst, bytes.data() + off, n);
+  });
+}
+
+bool looks_like_safetensors(std::string_view bytes) {
+  if (bytes.size() < 10) return false;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  return n >= 2 && n <= bytes.size() - 8 && bytes[8] == '{';
+}
+
+WrittenFile write_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json h;
   if (!metadata.empty()) h["__metadata__"] = metadata;
   uint64_t off = 0;
@@ -151,10 +178,17 @@ void write_safetensors(const std::string& path, const std::map<std::string, at::
   for (int i = 0; i < 8; ++i) prefix += static_cast<char>((n >> (8 * i)) & 0xFF);
   // Streamed (no second copy of the weights in memory), replaced atomically (core/file_io.h).
   AtomicFile f(path);
-  f.write(prefix);
-  f.write(header);
-  for (const auto& t : data) f.write(t.data_ptr(), static_cast<size_t>(t.nbytes()));
+  WrittenFile w;
+  auto put = [&](const void* p, size_t len) {
+    f.write(p, len);
+    w.crc32c = crc32c(p, len, w.crc32c);
+    w.bytes += len;
+  };
+  put(prefix.data(), prefix.size());
+  put(header.data(), header.size());
+  for (const auto& t : data) put(t.data_ptr(), static_cast<size_t>(t.nbytes()));
   f.commit();
+  return w;
 }
 
 }  // namespace lmforge

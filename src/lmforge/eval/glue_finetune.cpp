@@ -276,7 +276,7 @@ GlueModel load_glue_model(const std::string& dir, const std::string& device) {
   if (!base.empty()) {
     only = trained_only(*g.model);
   }
-  load_weights((fs::path(ckpt) / "model.pt").string(), *g.model, only);
+  load_weights(weights_path(ckpt), *g.model, only);
   g.model->to(at::Device(device.empty() ? "cpu" : device));
   g.model->eval();
   for (fs::path p : {fs::path(ckpt) / "tokenizer", fs::path(ckpt).parent_path() / "tokenizer"})

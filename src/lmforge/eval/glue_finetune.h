@@ -3,7 +3,7 @@
 // eps 1e-6, weight decay 0.01 on matrices, linear warmup over 10% of the steps then linear decay
 // to 0; cross-entropy (classification) or MSE (STS-B). Batches are padded to their longest member
 // only (dynamic padding) and padded keys are masked in attention.
-// A fine-tuned model is saved as OUT/checkpoint (model.pt, config.toml of the backbone, state.json
+// A fine-tuned model is saved as OUT/checkpoint (model.safetensors, config.toml of the backbone, state.json
 // holding the task) plus OUT/tokenizer, and reloads with load_glue_model (lmforge advglue uses it).
 #pragma once
 #include <map>

@@ -17,6 +17,7 @@
 #include "lmforge/core/crc32c.h"
 #include "lmforge/core/error.h"
 #include "lmforge/core/file_io.h"
+#include "lmforge/core/safetensors.h"
 
 namespace lmforge {
 
@@ -26,6 +27,8 @@ namespace {
 
 constexpr const char* kManifest = "manifest.json";
 constexpr const char* kManifestFormat = "lmforge checkpoint manifest";
+constexpr const char* kWeights = "model.safetensors";
+constexpr const char* kLegacyWeights = "model.pt";  // pickled, written before safetensors
 
 // What the manifest records of one file.
 struct FileSum {
@@ -40,14 +43,43 @@ FileSum write_whole(const fs::path& path, std::string_view bytes) {
   return {bytes.size(), crc32c(bytes.data(), bytes.size())};
 }
 
+// Parameters and buffers by name, in their own dtypes, as safetensors with the metadata
+// Hugging Face's loaders look for ("format": "pt").
 FileSum save_weights(const fs::path& path, const torch::nn::Module& model, const WeightFilter& only) {
-  c10::Dict<std::string, at::Tensor> d;
+  std::map<std::string, at::Tensor> d;
   for (const auto& p : model.named_parameters())
-    if (!only || only(p.key())) d.insert(p.key(), p.value().detach().cpu());
+    if (!only || only(p.key())) d.emplace(p.key(), p.value().detach());
   for (const auto& b : model.named_buffers())
-    if (!only || only(b.key())) d.insert(b.key(), b.value().detach().cpu());
-  std::vector<char> bytes = torch::pickle_save(c10::IValue(d));
-  return write_whole(path, std::string_view(bytes.data(), bytes.size()));
+    if (!only || only(b.key())) d.emplace(b.key(), b.value().detach());
+  const WrittenFile w = write_safetensors(path.string(), d, {{"format", "pt"}, {"writer", "lmforge"}});
+  return {w.bytes, w.crc32c};
+}
+
+// The tensors of a weights file in either format: safetensors (lmforge's checkpoints since
+// safetensors landed, Hugging Face's files) or a pickled dict name -> tensor (older lmforge
+// checkpoints, Python's torch.save(dict(model.state_dict()))).
+std::map<std::string, at::Tensor> decode_weights(const std::string& path, const std::string& bytes) {
+  if (looks_like_safetensors(bytes)) return read_safetensors(std::string_view(bytes), path);
+  c10::IValue v;
+  try {
+    v = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+  } catch (const c10::Error& e) {
+    throw InputError(lmforge::str("weights file '", path,
+                                  "' is neither safetensors nor a pickled dict of tensors (corrupt or another format)"));
+  }
+  if (!v.isGenericDict()) throw InputError(lmforge::str("weights file '", path, "': expected a dict of name -> tensor"));
+  std::map<std::string, at::Tensor> stored;
+  for (const auto& kv : v.toGenericDict()) {
+    if (!kv.key().isString() || !kv.value().isTensor())
+      throw InputError(lmforge::str("weights file '", path, "': expected a dict of name -> tensor"));
+    stored[kv.key().toStringRef()] = kv.value().toTensor();
+  }
+  return stored;
+}
+
+bool has_weights(const fs::path& dir) {
+  std::error_code ec;
+  return fs::exists(dir / kWeights, ec) || fs::exists(dir / kLegacyWeights, ec);
 }
 
 // Streams the optimizer archive into the file, checksumming on the way. A write error is kept and
@@ -87,8 +119,7 @@ std::string older_hint(const std::string& ckpt_dir) {
   if (d.filename().empty()) d = d.parent_path();
   if (d.filename() != "checkpoint") return "";
   const fs::path old = d.parent_path() / "checkpoint.old";
-  std::error_code ec;
-  if (!fs::exists(old / "model.pt", ec)) return "";
+  if (!has_weights(old)) return "";
   return lmforge::str("; an older checkpoint is still at '", old.string(), "': move it to '", d.string(),
              "' to resume from it");
 }
@@ -163,16 +194,23 @@ void kill_point(const char* point) {
 
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
                      const nlohmann::json& state, const toml::table& config, const WeightFilter& only) {
+  save_checkpoint_as(run_dir, "checkpoint", model, opt, state, config, only);
+}
+
+void save_checkpoint_as(const std::string& run_dir, const std::string& name, const torch::nn::Module& model,
+                        const torch::optim::Optimizer* opt, const nlohmann::json& state, const toml::table& config,
+                        const WeightFilter& only) {
   const fs::path run(run_dir);
-  const fs::path final_dir = run / "checkpoint";
-  const fs::path old = run / "checkpoint.old";
-  const fs::path tmp = run / ("checkpoint.tmp-" + std::to_string(::getpid()));
+  const fs::path final_dir = run / name;
+  const fs::path old = run / (name + ".old");
+  const std::string tmp_prefix = name + ".tmp-";
+  const fs::path tmp = run / (tmp_prefix + std::to_string(::getpid()));
   std::error_code ec;
   kill_point("start");
   fs::create_directories(run, ec);
   // 1. Stale temporary folders of crashed saves (only rank 0 of one run writes here).
   for (const auto& e : fs::directory_iterator(run, ec))
-    if (e.path().filename().string().rfind("checkpoint.tmp-", 0) == 0) fs::remove_all(e.path(), ec);
+    if (e.path().filename().string().rfind(tmp_prefix, 0) == 0) fs::remove_all(e.path(), ec);
   fs::create_directories(tmp, ec);
   LMF_REQUIRE(fs::is_directory(tmp), InputError, "checkpoint folder '", tmp.string(), "' cannot be created",
               ec ? " (" + ec.message() + ")" : "");
@@ -180,7 +218,7 @@ void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
   // 2. The files, then the manifest that vouches for them.
   try {
     nlohmann::json files = nlohmann::json::object();
-    files["model.pt"] = entry(save_weights(tmp / "model.pt", model, only));
+    files[kWeights] = entry(save_weights(tmp / kWeights, model, only));
     if (opt) files["optimizer.pt"] = entry(save_optimizer(tmp / "optimizer.pt", *opt));
     files["state.json"] = entry(write_whole(tmp / "state.json", state.dump(2) + "\n"));
     files["config.toml"] = entry(write_whole(tmp / "config.toml", to_toml_string(config)));
@@ -220,7 +258,7 @@ void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
 
 std::string checkpoint_dir(const std::string& p) {
   std::error_code ec;
-  auto has = [&](const fs::path& d) { return fs::exists(d / kManifest, ec) || fs::exists(d / "model.pt", ec); };
+  auto has = [&](const fs::path& d) { return fs::exists(d / kManifest, ec) || has_weights(d); };
   if (has(p)) return p;
   const fs::path c = fs::path(p) / "checkpoint";
   if (has(c)) return c.string();
@@ -228,8 +266,20 @@ std::string checkpoint_dir(const std::string& p) {
   const fs::path old = fs::path(p) / "checkpoint.old";
   if (has(old)) return old.string();
   if (!fs::exists(p)) throw InputError(lmforge::str("checkpoint '", p, "': no such directory"));
-  throw InputError(
-      lmforge::str("checkpoint '", p, "': no checkpoint/model.pt inside (not a run directory, or the run never saved)"));
+  throw InputError(lmforge::str("checkpoint '", p, "': no checkpoint/", kWeights,
+                                " inside (not a run directory, or the run never saved)"));
+}
+
+std::string weights_path(const std::string& ckpt_dir) {
+  const fs::path d(ckpt_dir);
+  std::error_code ec;
+  if (!fs::exists(d / kWeights, ec) && fs::exists(d / kLegacyWeights, ec)) return (d / kLegacyWeights).string();
+  return (d / kWeights).string();
+}
+
+std::string weights_file_name(const nlohmann::json& manifest) {
+  const auto& files = manifest.at("files");
+  return files.contains(kWeights) || !files.contains(kLegacyWeights) ? kWeights : kLegacyWeights;
 }
 
 std::string read_checkpoint_file(const std::string& path) {
@@ -252,7 +302,7 @@ nlohmann::json verify_checkpoint(const std::string& ckpt_dir) {
   nlohmann::json manifest = read_manifest(ckpt_dir);
   LMF_REQUIRE(!manifest.is_null(), InputError, "checkpoint '", ckpt_dir, "': no ", kManifest,
               " (an unfinished save, or saved by an older lmforge)");
-  for (const char* required : {"model.pt", "state.json", "config.toml"})
+  for (const std::string& required : {weights_file_name(manifest), std::string("state.json"), std::string("config.toml")})
     LMF_REQUIRE(manifest["files"].contains(required), InputError, "checkpoint manifest '",
                 (fs::path(ckpt_dir) / kManifest).string(), "' does not list ", required);
   for (const auto& [name, e] : manifest["files"].items()) {
@@ -265,20 +315,7 @@ nlohmann::json verify_checkpoint(const std::string& ckpt_dir) {
 }
 
 void load_weights(const std::string& path, torch::nn::Module& model, const WeightFilter& only) {
-  std::string bytes = read_checkpoint_file(path);
-  c10::IValue v;
-  try {
-    v = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  } catch (const c10::Error& e) {
-    throw InputError(lmforge::str("weights file '", path, "' is corrupt or not a pickled dict of tensors"));
-  }
-  if (!v.isGenericDict()) throw InputError(lmforge::str("weights file '", path, "': expected a dict of name -> tensor"));
-  std::map<std::string, at::Tensor> stored;
-  for (const auto& kv : v.toGenericDict()) {
-    if (!kv.key().isString() || !kv.value().isTensor())
-      throw InputError(lmforge::str("weights file '", path, "': expected a dict of name -> tensor"));
-    stored[kv.key().toStringRef()] = kv.value().toTensor();
-  }
+  std::map<std::string, at::Tensor> stored = decode_weights(path, read_checkpoint_file(path));
   torch::NoGradGuard ng;
   std::set<std::string> used;
   auto copy = [&](const std::string& name, at::Tensor& dst) {

@@ -1,5 +1,7 @@
 // Checkpoints: a folder RUN_DIR/checkpoint holding
-//   model.pt       the weights, as a pickled dict name -> tensor (Python's torch.load reads it)
+//   model.safetensors  the weights by name, in their own dtypes (safetensors: Hugging Face's
+//                  loaders and Python's safetensors.torch.load_file read it); checkpoints of an
+//                  older lmforge hold model.pt (a pickled dict) instead, and still load
 //   optimizer.pt   the optimizer state (torch::serialize archive; absent for weights-only saves)
 //   state.json     step, tokens seen, the metrics so far
 //   config.toml    the resolved config the model was built from
@@ -7,7 +9,8 @@
 //
 // Save protocol (save_checkpoint), each file written and fsync'ed by core/file_io:
 //   1. remove stale RUN_DIR/checkpoint.tmp-* folders, create RUN_DIR/checkpoint.tmp-<pid>;
-//   2. write model.pt, optimizer.pt, state.json, config.toml into it, then manifest.json, fsync it;
+//   2. write model.safetensors, optimizer.pt, state.json, config.toml into it, then manifest.json,
+//      fsync it;
 //   3. if RUN_DIR/checkpoint exists: remove checkpoint.old, rename checkpoint -> checkpoint.old,
 //      fsync RUN_DIR;
 //   4. rename checkpoint.tmp-<pid> -> checkpoint, fsync RUN_DIR;
@@ -44,13 +47,24 @@ using WeightFilter = std::function<bool(const std::string&)>;
 
 void save_checkpoint(const std::string& run_dir, const torch::nn::Module& model, const torch::optim::Optimizer* opt,
                      const nlohmann::json& state, const toml::table& config, const WeightFilter& only = {});
+// The same protocol into RUN_DIR/<name> (name.old, name.tmp-<pid>): "checkpoint-best" for
+// train.keep_best (train/retention.h). save_checkpoint is save_checkpoint_as(.., "checkpoint", ..).
+void save_checkpoint_as(const std::string& run_dir, const std::string& name, const torch::nn::Module& model,
+                        const torch::optim::Optimizer* opt, const nlohmann::json& state, const toml::table& config,
+                        const WeightFilter& only = {});
 
-// The checkpoint folder of a run: the folder itself if it holds model.pt or manifest.json,
+// The checkpoint folder of a run: the folder itself if it holds weights or manifest.json,
 // else RUN_DIR/checkpoint, else RUN_DIR/checkpoint.old (a crash between the renames of a save);
 // throws InputError naming what is missing.
 std::string checkpoint_dir(const std::string& run_or_checkpoint);
 
-// Loads weights by name, checking that every parameter and buffer is present with its shape;
+// The weights file of a checkpoint folder: model.safetensors, or model.pt where only that is there
+// (an older lmforge's checkpoint).
+std::string weights_path(const std::string& ckpt_dir);
+// The name of the weights file a checkpoint manifest lists (model.safetensors or model.pt).
+std::string weights_file_name(const nlohmann::json& manifest);
+
+// Loads weights by name from a safetensors or a pickled file (told apart by their bytes), checking that every parameter and buffer is present with its shape;
 // a mismatch (another architecture, another vocabulary) is an InputError that names the tensor.
 // With `only`, the selected tensors must all be in the file and the file must hold nothing else.
 void load_weights(const std::string& path, torch::nn::Module& model, const WeightFilter& only = {});
@@ -62,7 +76,7 @@ toml::table load_checkpoint_config(const std::string& ckpt_dir);
 // above). Throws InputError naming the file when it is missing, unlisted or corrupt.
 std::string read_checkpoint_file(const std::string& path);
 
-// Checks every file the manifest of ckpt_dir lists (and that model.pt, state.json, config.toml
+// Checks every file the manifest of ckpt_dir lists (and that the weights, state.json, config.toml
 // are among them); returns the manifest. Throws InputError naming the first bad file, or the
 // folder when it has no manifest.json.
 nlohmann::json verify_checkpoint(const std::string& ckpt_dir);

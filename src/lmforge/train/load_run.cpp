@@ -14,7 +14,7 @@ LoadedRun load_run(const std::string& path, const std::string& device) {
   r.config = parse_run_config(load_checkpoint_config(r.checkpoint));
   if (!device.empty()) r.config.run.device = device;
   r.model = std::make_shared<LanguageModel>(r.config.model);
-  load_weights((fs::path(r.checkpoint) / "model.pt").string(), *r.model);
+  load_weights(weights_path(r.checkpoint), *r.model);
   r.model->to(at::Device(r.config.run.device));
   r.model->eval();
   // The tokenizer lives in the run directory (one level above checkpoint/).

@@ -32,7 +32,9 @@ void add_numbers(std::vector<std::pair<std::string, double>>& out, const std::st
 }  // namespace
 
 nlohmann::json LoopState::to_json() const {
-  return {{"step", step}, {"tokens", tokens}, {"skipped_steps", skipped}, {"last_eval", last_eval}};
+  nlohmann::json j = {{"step", step}, {"tokens", tokens}, {"skipped_steps", skipped}, {"last_eval", last_eval}};
+  if (!best.is_null()) j["best"] = best;
+  return j;
 }
 
 LoopState LoopState::from_json(const nlohmann::json& j) {
@@ -41,6 +43,7 @@ LoopState LoopState::from_json(const nlohmann::json& j) {
   s.tokens = j.value("tokens", int64_t{0});
   s.skipped = j.value("skipped_steps", int64_t{0});
   s.last_eval = j.value("last_eval", nlohmann::json::object());
+  s.best = j.value("best", nlohmann::json());
   return s;
 }
 
@@ -164,6 +167,7 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
         events->flush();
       }
       if (!o.quiet) log_line(str("eval ", o.label, " ", state.step, ": ", state.last_eval.dump()));
+      if (rank0 && o.after_eval) o.after_eval(state);
       t_log += Clock::now() - t0;  // evaluation time is not training time
       last_eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     }

@@ -22,6 +22,8 @@
 
 namespace lmforge {
 
+struct LoopState;
+
 struct LoopOptions {
   int64_t steps = 1;
   int64_t grad_accum = 1;
@@ -41,6 +43,9 @@ struct LoopOptions {
   // "train/loss", "train/lr", ..., "eval/<metric>" (docs/CONFIG.md, "Run outputs").
   TensorBoardWriter* events = nullptr;
   std::string events_prefix;
+  // Called on rank 0 after each evaluation (state.last_eval is the new one); may record in
+  // state.best what it kept (train.keep_best).
+  std::function<void(LoopState&)> after_eval;
 };
 
 // What a run has done so far; saved in each checkpoint's state.json and restored on resume.
@@ -49,6 +54,7 @@ struct LoopState {
   int64_t tokens = 0;
   int64_t skipped = 0;
   nlohmann::json last_eval = nlohmann::json::object();
+  nlohmann::json best;  // train.keep_best: {metric, value, step} of checkpoint-best/; null = none yet
   nlohmann::json to_json() const;
   static LoopState from_json(const nlohmann::json& j);
 };

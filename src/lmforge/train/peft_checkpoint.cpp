@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 nlohmann::json peft_base_pointer(const std::string& base_run) {
   const std::string dir = fs::absolute(checkpoint_dir(base_run)).lexically_normal().string();
   nlohmann::json manifest = verify_checkpoint(dir);
-  return {{"checkpoint", dir}, {"model_crc32c", manifest["files"]["model.pt"]["crc32c"]}};
+  return {{"checkpoint", dir}, {"model_crc32c", manifest["files"][weights_file_name(manifest)]["crc32c"]}};
 }
 
 std::string check_peft_base(const nlohmann::json& pointer, const std::string& ckpt) {
@@ -24,8 +24,8 @@ std::string check_peft_base(const nlohmann::json& pointer, const std::string& ck
               "', which no longer exists (restore it, or fine-tune again)");
   nlohmann::json manifest = verify_checkpoint(base);
   const std::string want = pointer["model_crc32c"].get<std::string>();
-  const std::string got = manifest["files"]["model.pt"]["crc32c"].get<std::string>();
-  LMF_REQUIRE(got == want, InputError, "checkpoint '", ckpt, "' holds adapters trained on a base model.pt with CRC-32C ",
+  const std::string got = manifest["files"][weights_file_name(manifest)]["crc32c"].get<std::string>();
+  LMF_REQUIRE(got == want, InputError, "checkpoint '", ckpt, "' holds adapters trained on base weights with CRC-32C ",
               want, ", but '", base, "' now holds one with ", got, " (another model): the adapters do not fit it");
   return base;
 }

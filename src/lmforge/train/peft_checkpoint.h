@@ -1,8 +1,8 @@
 // A PEFT checkpoint (LoRA / MEFT fine-tuning, models/peft.h) stores only the trained tensors
 // (adapters, and a task head) plus a pointer to the pretrained checkpoint they adapt:
 //   state.json  "peft_base": {"checkpoint": "<absolute path of the base checkpoint folder>",
-//                             "model_crc32c": "<CRC-32C of its model.pt, from its manifest>"}
-// Loading verifies the base (its manifest, and that its model.pt is the one the adapters were
+//                             "model_crc32c": "<CRC-32C of its weights file, from its manifest>"}
+// Loading verifies the base (its manifest, and that its weights file is the one the adapters were
 // trained on), so adapters are never silently put on another model.
 #pragma once
 #include <string>

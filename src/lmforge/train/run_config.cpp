@@ -86,6 +86,8 @@ RunConfig parse_run_config(const toml::table& t_in) {
   LMF_REQUIRE(tr.lr > 0, ConfigError, "config key 'train.lr': must be positive");
   LMF_REQUIRE(tr.log_every > 0, ConfigError, "config key 'train.log_every': must be positive");
   LMF_REQUIRE(tr.warmup_steps >= 0, ConfigError, "config key 'train.warmup_steps': must be >= 0");
+  LMF_REQUIRE(tr.keep_last >= 1, ConfigError, "config key 'train.keep_last': must be at least 1 (checkpoint/ itself), got ",
+              tr.keep_last);
   LMF_REQUIRE(tr.on_nonfinite == "stop" || tr.on_nonfinite == "skip", ConfigError,
               "config key 'train.on_nonfinite': expected \"stop\" or \"skip\", got \"", tr.on_nonfinite, "\"");
   LMF_REQUIRE(tr.ddp_bucket_mb > 0, ConfigError, "config key 'train.ddp_bucket_mb': must be positive, got ", tr.ddp_bucket_mb);

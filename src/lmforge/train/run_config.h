@@ -63,6 +63,8 @@ struct TrainConfig {
   int64_t eval_every = 200;
   int64_t eval_batches = 16;
   int64_t save_every = 0;
+  int64_t keep_last = 1;
+  std::string keep_best;
   double max_minutes = 0;
   double ddp_bucket_mb = 25;
   double ddp_timeout_s = 300;
@@ -86,6 +88,8 @@ struct TrainConfig {
     v("eval_every", eval_every, "validation every N steps; 0 = only at the end");
     v("eval_batches", eval_batches, "validation batches for the periodic evaluation");
     v("save_every", save_every, "checkpoint every N steps; 0 = only at the end");
+    v("keep_last", keep_last, "keep the N most recent saves as checkpoints/step-S (hard links of checkpoint/); 1 = only checkpoint/");
+    v("keep_best", keep_best, "an eval metric (valid_loss, valid_ppl, valid_word_ppl, ...): keep the best weights in checkpoint-best/; empty = off");
     v("max_minutes", max_minutes, "stop (and save) after this wall-clock budget; 0 = none");
     v("ddp_bucket_mb", ddp_bucket_mb, "data parallel: MiB of gradients per all-reduce bucket");
     v("ddp_timeout_s", ddp_timeout_s, "data parallel: seconds before a collective or the rendezvous gives up on a rank");

@@ -67,6 +67,7 @@ nlohmann::json evaluate_batches(torch::nn::Module& model, Task& task, const std:
   const double mean = n ? sum / static_cast<double>(n) : 0.0;
   r["valid_loss"] = mean;
   if (task.reports_perplexity()) r["valid_ppl"] = std::exp(mean);
+  if (task.reports_perplexity() && task.tokens_per_word() > 0) r["valid_word_ppl"] = std::exp(mean * task.tokens_per_word());
   r["valid_tokens"] = n;
   return r;
 }

@@ -67,6 +67,10 @@ class Task {
   virtual nlohmann::json extra_metrics(torch::nn::Module& model, const std::vector<Batch>& batches) { return {}; }
   // True when exp(valid_loss) is a perplexity worth reporting (token-level likelihoods).
   virtual bool reports_perplexity() const { return true; }
+  // Tokens per word of the validation text (words: whitespace items + one end-of-line per line, as
+  // eval-lm counts them); > 0 adds valid_word_ppl = exp(valid_loss * tokens_per_word), an estimate
+  // from the evaluated windows of what eval-lm reports on the whole file. 0: not a text task.
+  virtual double tokens_per_word() const { return 0; }
   // The vocabulary the task's data needs (0: none, e.g. classification heads).
   virtual int64_t vocab_size() const { return 0; }
   virtual const data::Tokenizer* tokenizer() const { return nullptr; }

@@ -19,6 +19,7 @@
 #include "lmforge/train/loop.h"
 #include "lmforge/train/optimizer.h"
 #include "lmforge/train/optimizers/adam_family.h"
+#include "lmforge/train/retention.h"
 #include "lmforge/train/schedule.h"
 #include "lmforge/train/task.h"
 
@@ -76,7 +77,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   const TrainConfig& tc = cfg.train;
   BuiltOptimizer built = build_optimizer(tc.optimizer, *model, tc.lr, tc.weight_decay);
   if (opts.resume) {
-    load_weights((fs::path(ckpt) / "model.pt").string(), *model);
+    load_weights(weights_path(ckpt), *model);
     load_optimizer((fs::path(ckpt) / "optimizer.pt").string(), *built.optimizer);
   }
   {
@@ -109,8 +110,26 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   LoopState ls = LoopState::from_json(state);
   auto save = [&](const char* why, const LoopState& s) {
     save_checkpoint(opts.run_dir, *model, built.optimizer.get(), s.to_json(), resolved);
+    snapshot_checkpoint(opts.run_dir, s.step, tc.keep_last);
     if (!opts.quiet) log_line(str("saved checkpoint at step ", s.step, " (", why, ")"));
   };
+  // train.keep_best (train/retention.h): the metric is checked on one validation batch before
+  // training, so a misspelt name fails now rather than at the first evaluation.
+  std::unique_ptr<BestMetric> best;
+  if (!tc.keep_best.empty()) {
+    std::vector<Batch> probe = task->valid_batches(1);
+    LMF_REQUIRE(!probe.empty(), ConfigError, "config key 'train.keep_best' = \"", tc.keep_best,
+                "\": needs validation data (data.valid), and this run has none");
+    BestMetric(tc.keep_best, nullptr).update(evaluate_batches(*model, *task, probe, dtype, dev), 0);
+    best = std::make_unique<BestMetric>(tc.keep_best, ls.best);
+    lo.after_eval = [&](LoopState& s) {
+      if (!best->update(s.last_eval, s.step)) return;
+      s.best = best->record();
+      save_checkpoint_as(opts.run_dir, "checkpoint-best", *model, nullptr, s.to_json(), resolved);
+      if (!opts.quiet)
+        log_line(str("saved checkpoint-best at step ", s.step, " (", tc.keep_best, " ", s.last_eval[tc.keep_best].dump(), ")"));
+    };
+  }
   const LoopResult lr = run_loop(*model, *task, *built.optimizer, built.lr_scales, sched, lo, ls, dist, &log, save);
   const nlohmann::json& last_eval = ls.last_eval;
   const int64_t step = ls.step, tokens = ls.tokens;

@@ -64,6 +64,11 @@ std::vector<Batch> LmTask::valid_batches(int64_t max_batches) {
   return out;
 }
 
+double LmTask::tokens_per_word() const {
+  if (!valid_ || valid_->counts().words == 0) return 0;
+  return static_cast<double>(valid_->size()) / static_cast<double>(valid_->counts().words);
+}
+
 LossSum token_loss(torch::nn::Module& model, const Batch& b, ForwardContext& ctx, const char* task) {
   LanguageModel& lm = as_language_model(model, task);
   auto [sum, count] = lm_loss_sum(lm, lm.hidden(b.inputs, ctx), b.targets);

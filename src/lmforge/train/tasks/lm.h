@@ -20,6 +20,7 @@ class LmTask : public Task {
   LossSum loss(torch::nn::Module& model, const Batch& b, ForwardContext& ctx) override;
   int64_t vocab_size() const override { return tok_->vocab_size(); }
   const data::Tokenizer* tokenizer() const override { return tok_.get(); }
+  double tokens_per_word() const override;
 
  private:
   RunConfig cfg_;
