@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../core/tensorboard_reader.h"
 #include "../test_util.h"
 #include "lmforge/nn/components.h"
 
@@ -58,6 +59,11 @@ TEST(BenchCli, QuickSuitePlumbingOnTwoModels) {
     EXPECT_NE(run["config"].get<std::string>().find("d_model = 32"), std::string::npos);
     EXPECT_NE(run["command"].get<std::string>().find("lmforge train -c mqar"), std::string::npos);
     EXPECT_TRUE(fs::exists(run["run_dir"].get<std::string>() + "/log.jsonl"));
+    // The child training run writes TensorBoard events beside its log.jsonl.
+    const auto tb = lmforge::test::tb_event_files(run["run_dir"].get<std::string>());
+    ASSERT_EQ(tb.size(), 1u);
+    EXPECT_EQ(lmforge::test::tb_scalars(lmforge::test::read_tb_events(read_text(tb[0])), "train/loss").size(),
+              run["curve"]["step"].size());
   }
   EXPECT_EQ(res["runs"][1]["metrics"]["parameters"] != res["runs"][0]["metrics"]["parameters"], true);  // GLU differs
   const std::string html = read_text(out + "/report.html");

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../core/tensorboard_reader.h"
 #include "../test_util.h"
 
 namespace lmforge {
@@ -97,6 +98,18 @@ TEST(BenchGlue, PretrainFinetuneAndReport) {
     EXPECT_NEAR(m["quality"].get<double>(), mean, 1e-9);
     EXPECT_NE(run["command"].get<std::string>().find("lmforge glue --task SST-2"), std::string::npos);
     EXPECT_NE(run["command"].get<std::string>().find("--max-train 20"), std::string::npos);
+    // TensorBoard: the pretraining's events and one file per fine-tuned task, all in the run folder.
+    std::vector<test::TbEvent> ev;
+    for (const auto& f : test::tb_event_files(run["run_dir"].get<std::string>()))
+      for (auto& e : test::read_tb_events(read_text(f))) ev.push_back(std::move(e));
+    EXPECT_EQ(test::tb_event_files(run["run_dir"].get<std::string>()).size(), 3u);
+    EXPECT_FALSE(test::tb_scalars(ev, "train/loss").empty());
+    for (const char* t : {"SST-2", "RTE"}) {
+      EXPECT_FALSE(test::tb_scalars(ev, std::string(t) + "/train/loss").empty()) << t;
+      const auto acc = test::tb_scalars(ev, std::string(t) + "/dev/acc");
+      ASSERT_EQ(acc.size(), 1u) << t;
+      EXPECT_EQ(acc[0].second, static_cast<float>(m["glue"]["dev"][t]["acc"].get<double>())) << t;
+    }
   }
   EXPECT_NE(read_text(tmp / "o/results.md").find("GLUE dev scores"), std::string::npos);
   EXPECT_NE(read_text(tmp / "o/report.html").find("id=\"glue\""), std::string::npos);

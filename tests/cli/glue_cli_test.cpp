@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../core/tensorboard_reader.h"
 #include "../test_util.h"
 
 using lmforge::test::run_lmforge;
@@ -48,6 +49,18 @@ TEST(GlueCli, PretrainFinetunePredictAdvglue) {
   std::string sub = lmforge::test::read_text(d / "pred/SST-2.tsv");
   EXPECT_EQ(sub.substr(0, 17), "index\tprediction\n") << sub;
   EXPECT_EQ(std::count(sub.begin(), sub.end(), '\n'), 6);
+  // TensorBoard: pretraining's events beside its log.jsonl; the fine-tuning's in --out, per-task tags.
+  ASSERT_EQ(lmforge::test::tb_event_files(d / "run").size(), 1u);
+  EXPECT_EQ(lmforge::test::tb_scalars(lmforge::test::read_tb_events(lmforge::test::read_text(
+                                          lmforge::test::tb_event_files(d / "run")[0])), "train/loss").size(), 2u);
+  const auto ft_files = lmforge::test::tb_event_files(d / "ft");
+  ASSERT_EQ(ft_files.size(), 1u);
+  const auto ft_events = lmforge::test::read_tb_events(lmforge::test::read_text(ft_files[0]));
+  EXPECT_EQ(lmforge::test::tb_scalars(ft_events, "SST-2/train/loss").size(), 1u);  // 5 steps, logged at the last
+  const auto dev_acc = lmforge::test::tb_scalars(ft_events, "SST-2/dev/acc");
+  ASSERT_EQ(dev_acc.size(), 1u);
+  EXPECT_EQ(dev_acc[0].first, 5);  // after the 5 training steps (40 examples, batch 8)
+  EXPECT_EQ(dev_acc[0].second, static_cast<float>(j["dev"]["SST-2"]["acc"].get<double>()));
 
   nlohmann::json adv = {{"sst2", {{{"idx", 0}, {"label", 1}, {"sentence", "the movie was good"}},
                                   {{"idx", 1}, {"label", 0}, {"sentence", "the movie was bad"}}}}};

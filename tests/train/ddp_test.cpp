@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
 
+#include "../core/tensorboard_reader.h"
 #include "../test_util.h"
 #include "lmforge/core/config.h"
 #include "lmforge/core/error.h"
@@ -108,6 +109,10 @@ TEST(Ddp, TwoRanksMatchOneProcessAndResumeOnOne) {
   auto rec = nlohmann::json::parse(line);
   EXPECT_GT(rec.value("ddp_bytes_per_step", 0), 0) << line;
   EXPECT_EQ(rec.value("ddp_world", 0), 2) << line;
+  // Rank 0 alone writes TensorBoard events too: one file, a loss per step.
+  const auto tb = test::tb_event_files(d / "two");
+  ASSERT_EQ(tb.size(), 1u);
+  EXPECT_EQ(test::tb_scalars(test::read_tb_events(test::read_text(tb[0])), "train/loss").size(), 5u);
 
   // 3 steps on 2 ranks, then the last 2 on 1 rank == 5 steps on 1 rank.
   auto part = test::run_lmforge("train " + args + " --nproc 2 --stop-after 3 --out " + d / "resumed");
@@ -115,6 +120,13 @@ TEST(Ddp, TwoRanksMatchOneProcessAndResumeOnOne) {
   auto rest = test::run_lmforge("train --resume " + d / "resumed" + " --threads 1 -q");
   ASSERT_EQ(rest.code, 0) << rest.output;
   EXPECT_LE(max_weight_diff(d / "one", d / "resumed"), kWeightTol) << "resuming on another world size drifted";
+  // The resumed run adds a second events file that goes on from the checkpoint's step.
+  const auto parts = test::tb_event_files(d / "resumed");
+  ASSERT_EQ(parts.size(), 2u);
+  std::vector<int64_t> steps;
+  for (const auto& f : parts)
+    for (const auto& [step, v] : test::tb_scalars(test::read_tb_events(test::read_text(f)), "train/loss")) steps.push_back(step);
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5}));
 }
 
 // The same with gradient accumulation (only the last micro-batch all-reduces) and small buckets

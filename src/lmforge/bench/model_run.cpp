@@ -87,7 +87,9 @@ nlohmann::json final_eval(LanguageModel& model, const RunConfig& cfg, const std:
 
 // Fine-tunes the trained encoder in run_dir on each task whose train.tsv is present and scores the
 // dev files. Tasks without data are listed under glue_skipped, not failed: a suite runs on what is there.
-nlohmann::json glue_eval(const std::string& run_dir, const BenchGlueOptions& g, const std::string& precision) {
+// `events_dir` ("" = none) receives their TensorBoard events, beside the pretraining's.
+nlohmann::json glue_eval(const std::string& run_dir, const BenchGlueOptions& g, const std::string& precision,
+                         const std::string& events_dir) {
   nlohmann::json out = {{"dev", nlohmann::json::object()}, {"task_score", nlohmann::json::object()},
                         {"seconds", nlohmann::json::object()}, {"skipped", nlohmann::json::array()}};
   std::map<std::string, eval::MetricList> results;
@@ -101,6 +103,7 @@ nlohmann::json glue_eval(const std::string& run_dir, const BenchGlueOptions& g, 
     GlueFinetuneOptions o = t.finetune.options;
     o.precision = precision;
     o.quiet = true;
+    o.events_dir = events_dir;
     const auto t0 = Clock::now();
     for (auto& [name, metrics] : finetune_glue(task, run_dir, g.data_dir, o, "", "")) {
       for (const auto& [k, v] : metrics) out["dev"][name][k] = v;
@@ -200,7 +203,7 @@ nlohmann::json run_bench_model(const toml::table& config, const BenchModelOption
                 "model.kind = \"", cfg.model.kind, "\"");
     // Fine-tuning runs in fp32 whatever the pretraining precision: the small heads and the short
     // schedules are where bf16's rounding would show first.
-    out["glue"] = glue_eval(o.run_dir, o.glue, "fp32");
+    out["glue"] = glue_eval(o.run_dir, o.glue, "fp32", cfg.train.tensorboard ? o.run_dir : "");
     if (out["glue"].contains("mean_over_present")) out["glue_mean"] = out["glue"]["mean_over_present"];
   }
   out["peak_rss_mb"] = peak_rss_mb();

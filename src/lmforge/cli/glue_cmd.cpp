@@ -25,6 +25,7 @@ struct GlueArgs {
   std::string checkpoint, data, out, predict, peft;
   std::vector<std::string> sets;  // model.peft.* only
   int threads = 0;
+  bool tensorboard = true;
   GlueFinetuneOptions o;
 };
 
@@ -61,6 +62,7 @@ int run_glue(GlueArgs a) {
   }
   std::map<std::string, eval::MetricList> results;
   nlohmann::json training = nlohmann::json::object();
+  if (a.tensorboard && !a.out.empty()) a.o.events_dir = a.out;  // one events file per task, tags "<task>/..."
   for (const data::GlueTask* t : tasks) {
     const std::string out = a.out.empty() ? "" : (fs::path(a.out) / t->name).string();
     GlueTrainStats st;
@@ -133,6 +135,8 @@ const bool kRegistered = register_subcommand("glue", "fine-tune an encoder on GL
   app.add_option("--unpad", a->o.unpad, "MosaicBERT unpadding: compute on real tokens only (default true)");
   app.add_option("--peft", a->peft, "parameter-efficient fine-tuning: none (default) | lora | meft1 | meft2 | meft3");
   app.add_option("--set,-s", a->sets, "a [model.peft] option: --set model.peft.rank=8 (repeatable; see docs/peft.md)");
+  app.add_option("--tensorboard", a->tensorboard,
+                 "with --out: TensorBoard events of every task in OUT (tags SST-2/train/loss, SST-2/dev/accuracy, ...; default true)");
   app.add_flag("--json", a->json, "print the results as JSON");
   app.add_flag("--quiet,-q", a->o.quiet, "no progress lines");
   return [a] { return run_glue(*a); };

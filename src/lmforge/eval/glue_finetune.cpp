@@ -16,6 +16,7 @@
 #include "lmforge/core/log.h"
 #include "lmforge/core/precision.h"
 #include "lmforge/core/safetensors.h"
+#include "lmforge/core/tensorboard.h"
 #include "lmforge/data/tokenizer.h"
 #include "lmforge/data/wordpiece.h"
 #include "lmforge/models/peft.h"
@@ -137,6 +138,9 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
   clf->to(at::Device(o.device));
   const at::ScalarType dtype = parse_precision(o.precision, "--precision");
   const at::Device dev(o.device);
+  std::unique_ptr<TensorBoardWriter> events;  // AX has no training and no dev labels: no events
+  if (!o.events_dir.empty() && task.name != "AX") events = std::make_unique<TensorBoardWriter>(o.events_dir);
+  int64_t trained_steps = 0;
 
   if (task.name != "AX") {
     const std::string train_path = (tdir / "train.tsv").string();
@@ -168,9 +172,11 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
     lo.log_every = 50, lo.eval_every = 0, lo.eval_batches = 0;
     lo.quiet = o.quiet;
     lo.label = "  glue " + task.name + " step";
+    lo.events = events.get(), lo.events_prefix = task.name + "/";
     LoopState ls;
     Distributed single;
     const LoopResult lr = run_loop(*clf, ctask, *built.optimizer, built.lr_scales, sched, lo, ls, single, nullptr, {});
+    trained_steps = ls.step;
     if (stats) {
       for (const auto& p : clf->parameters()) stats->trainable_parameters += p.requires_grad() ? p.numel() : 0;
       stats->optimizer_state_bytes = optimizer_state_bytes(*built.optimizer);
@@ -195,6 +201,12 @@ std::map<std::string, eval::MetricList> finetune_glue(const data::GlueTask& task
       std::vector<int64_t> gold;
       for (const auto& x : xs) gold.push_back(x.label);
       results[name] = eval::glue_classification_metrics(task.name, predict_classes(*clf, xs, 64), gold);
+    }
+    if (events) {
+      std::vector<std::pair<std::string, double>> sc;
+      for (const auto& [metric, v] : results[name]) sc.emplace_back(name + "/dev/" + metric, v);
+      events->add_scalars(trained_steps, sc);
+      events->flush();
     }
   }
 

@@ -30,6 +30,9 @@ struct GlueFinetuneOptions {
   bool quiet = false;
   bool unpad = true;  // MosaicBERT unpadding when every mixer is attention
   PeftConfig peft;    // [model.peft] for this fine-tuning (LoRA / MEFT); kind "none" = full
+  // TensorBoard events of the fine-tuning (tags "<task>/train/loss", ..., "<task>/dev/<metric>")
+  // go to a new events file in this folder; "" = none.
+  std::string events_dir;
 };
 
 }  // namespace lmforge

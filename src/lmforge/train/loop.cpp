@@ -6,6 +6,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "lmforge/core/eta.h"
 #include "lmforge/core/peak.h"
 #include "lmforge/core/signals.h"
 #include "lmforge/train/optimizer.h"
@@ -20,6 +21,12 @@ std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), f, v);
   return buf;
+}
+
+// The numbers of a JSON record as TensorBoard scalars, tags prefix + key ("step" and text left out).
+void add_numbers(std::vector<std::pair<std::string, double>>& out, const std::string& prefix, const nlohmann::json& rec) {
+  for (const auto& [k, v] : rec.items())
+    if (v.is_number() && k != "step") out.emplace_back(prefix + k, v.get<double>());
 }
 
 }  // namespace
@@ -45,6 +52,8 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
                     LoopState& state, Distributed& dist, JsonlLog* log,
                     const std::function<void(const char*, const LoopState&)>& save) {
   const bool rank0 = dist.rank() == 0;
+  TensorBoardWriter* events = rank0 ? o.events : nullptr;
+  const std::string train_tag = o.events_prefix + "train/", eval_tag = o.events_prefix + "eval/";
   const double peak = peak_gflops(o.step.dtype) * 1e9;
   std::vector<Batch> valid = task.valid_batches(o.eval_batches);
   auto do_save = [&](const char* why) {
@@ -59,9 +68,12 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
   auto t_log = Clock::now();
   int64_t steps_since_log = 0, tokens_since_log = 0, consecutive_skips = 0;
   double loss_since_log = 0;
+  EtaEstimator eta_est;
+  double last_eval_seconds = 0;  // the evaluations still to come take as long as the last one
   bool stopped = false;
   StepOptions so = o.step;
   while (state.step < o.steps) {
+    const auto t_step = Clock::now();
     const double lr = schedule.at(state.step);
     set_learning_rate(opt, lr, lr_scales);
     // Dropout draws from a generator seeded by the step, so a resumed run draws the same masks;
@@ -78,6 +90,7 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
     so.step = state.step;
     so.seed = o.seed;
     const StepResult sr = train_step(model, task, opt, micro, so, dist);
+    eta_est.add_step(std::chrono::duration<double>(Clock::now() - t_step).count());
     if (state.step == start_step) res.first_loss = sr.loss;
     res.last_loss = sr.loss;
     ++state.step;
@@ -103,10 +116,12 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
       const double ms = 1000.0 * secs / steps_since_log;
       const double tps = tokens_since_log / std::max(secs, 1e-9);
       const double mfu = peak > 0 && o.flops_per_token > 0 ? tps * o.flops_per_token / peak : 0.0;
-      const double done = static_cast<double>(state.step - start_step);
-      const double eta = done > 0 ? std::chrono::duration<double>(Clock::now() - t_start).count() / done *
-                                        static_cast<double>(o.steps - state.step)
-                                  : 0.0;
+      // Whichever ends first: the remaining steps (and evaluations) or the time budget.
+      const double cap_left = o.max_minutes > 0 ? std::max(0.0, 60.0 * o.max_minutes - std::chrono::duration<double>(
+                                                                                             Clock::now() - t_start).count())
+                                                : -1.0;
+      const double eval_left = valid.empty() ? 0.0 : evaluations_left(state.step, o.steps, o.eval_every) * last_eval_seconds;
+      const double eta = eta_est.remaining(o.steps - state.step, eval_left, cap_left);
       if (log) {
         nlohmann::json rec = {{"type", "train"}, {"step", state.step}, {"loss", sr.loss},
                               {"loss_avg", loss_since_log / steps_since_log}, {"grad_norm", sr.grad_norm}, {"lr", lr},
@@ -115,12 +130,23 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
         rec.update(dist.stats());  // data parallel: bytes all-reduced, buckets, wait time
         log->write(rec);
       }
+      if (events) {
+        std::vector<std::pair<std::string, double>> sc = {{train_tag + "loss", loss_since_log / steps_since_log},
+                                                          {train_tag + "lr", lr},
+                                                          {train_tag + "grad_norm", sr.grad_norm},
+                                                          {train_tag + "tokens_per_s", tps},
+                                                          {train_tag + "ms_per_step", ms},
+                                                          {train_tag + "eta_s", eta}};
+        if (o.flops_per_token > 0) sc.emplace_back(train_tag + "mfu", mfu);
+        if (state.skipped > 0) sc.emplace_back(train_tag + "skipped_steps", static_cast<double>(state.skipped));
+        events->add_scalars(state.step, sc);
+      }
       if (!o.quiet)
         log_line(str(o.label, " ", state.step, "/", o.steps, "  loss ", fmt("%.4f", loss_since_log / steps_since_log),
                      "  gnorm ", fmt("%.3f", sr.grad_norm), "  lr ", fmt("%.2e", lr), "  ", fmt("%.1f", ms),
                      " ms/step  ", fmt("%.0f", tps), " tok/s",
-                     o.flops_per_token > 0 ? "  MFU " + fmt("%.1f", 100.0 * mfu) + "%" : std::string(), "  ETA ",
-                     fmt("%.0f", eta), " s"));
+                     o.flops_per_token > 0 ? "  MFU " + fmt("%.1f", 100.0 * mfu) + "%" : std::string(), "  eta ",
+                     format_duration(eta)));
       t_log = Clock::now();
       steps_since_log = 0, tokens_since_log = 0;
       loss_since_log = 0;
@@ -134,9 +160,16 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
       nlohmann::json rec = state.last_eval;
       rec["type"] = "eval";
       if (log) log->write(rec);
+      if (events) {
+        std::vector<std::pair<std::string, double>> sc;
+        add_numbers(sc, eval_tag, state.last_eval);
+        events->add_scalars(state.step, sc);
+        events->flush();
+      }
       if (!o.quiet) log_line(str("eval ", o.label, " ", state.step, ": ", state.last_eval.dump()));
       if (rank0 && o.after_eval) o.after_eval(state);
       t_log += Clock::now() - t0;  // evaluation time is not training time
+      last_eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     }
     if (o.save_every > 0 && state.step % o.save_every == 0 && state.step < o.steps) do_save("periodic");
     const double minutes = std::chrono::duration<double>(Clock::now() - t_start).count() / 60.0;
@@ -147,6 +180,7 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
       break;
     }
   }
+  if (events) events->flush();
   do_save(stopped ? "stopped" : "final");
   res.finished = state.step >= o.steps;
   res.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();

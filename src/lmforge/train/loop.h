@@ -14,6 +14,7 @@
 #include <torch/optim/optimizer.h>
 
 #include "lmforge/core/log.h"
+#include "lmforge/core/tensorboard.h"
 #include "lmforge/train/dist.h"
 #include "lmforge/train/schedule.h"
 #include "lmforge/train/step.h"
@@ -38,6 +39,10 @@ struct LoopOptions {
   double flops_per_token = 0;  // model FLOPs per trained token, for MFU (0: not reported)
   bool quiet = false;
   std::string label = "step";  // console prefix
+  // TensorBoard scalars beside log.jsonl (rank 0 only; nullptr: none). Tags are events_prefix +
+  // "train/loss", "train/lr", ..., "eval/<metric>" (docs/CONFIG.md, "Run outputs").
+  TensorBoardWriter* events = nullptr;
+  std::string events_prefix;
   // Called on rank 0 after each evaluation (state.last_eval is the new one); may record in
   // state.best what it kept (train.keep_best).
   std::function<void(LoopState&)> after_eval;

@@ -68,6 +68,7 @@ struct TrainConfig {
   double max_minutes = 0;
   double ddp_bucket_mb = 25;
   double ddp_timeout_s = 300;
+  bool tensorboard = true;
   template <class V>
   void visit(V& v) {
     v("steps", steps, "optimizer steps");
@@ -92,6 +93,7 @@ struct TrainConfig {
     v("max_minutes", max_minutes, "stop (and save) after this wall-clock budget; 0 = none");
     v("ddp_bucket_mb", ddp_bucket_mb, "data parallel: MiB of gradients per all-reduce bucket");
     v("ddp_timeout_s", ddp_timeout_s, "data parallel: seconds before a collective or the rendezvous gives up on a rank");
+    v("tensorboard", tensorboard, "write TensorBoard event files (events.out.tfevents.*) beside log.jsonl");
   }
 };
 

@@ -12,6 +12,7 @@
 #include "lmforge/core/peak.h"
 #include "lmforge/core/precision.h"
 #include "lmforge/core/signals.h"
+#include "lmforge/core/tensorboard.h"
 #include "lmforge/core/threads.h"
 #include "lmforge/models/language_model.h"
 #include "lmforge/train/checkpoint.h"
@@ -97,6 +98,10 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   lo.quiet = opts.quiet;
 
   JsonlLog log(rank0 ? (fs::path(opts.run_dir) / "log.jsonl").string() : "/dev/null");
+  // TensorBoard scalars beside log.jsonl; a resumed run starts a new file (TensorBoard merges them).
+  std::unique_ptr<TensorBoardWriter> events;
+  if (rank0 && tc.tensorboard) events = std::make_unique<TensorBoardWriter>(opts.run_dir);
+  lo.events = events.get();
   if (rank0 && !opts.quiet)
     log_line(str("lmforge train: ", model->num_parameters(), " parameters, ", tc.steps, " steps of ",
                  tc.batch_size * tc.seq_len * tc.grad_accum, " tokens, ", tc.precision, ", ",
