@@ -88,6 +88,16 @@ std::string error_of(F&& f) {
   return "";
 }
 
+// The python of the peers environment (scripts/setup-peers.sh: $LMFORGE_PEERS, default
+// ~/.cache/lmforge/peers), or "" (the test should GTEST_SKIP) when it is not installed.
+inline std::string peers_python() {
+  const char* env = std::getenv("LMFORGE_PEERS");
+  const char* home = std::getenv("HOME");
+  const std::string dir = env && *env ? env : std::string(home ? home : "/root") + "/.cache/lmforge/peers";
+  const std::string py = dir + "/bin/python";
+  return std::filesystem::exists(py) ? py : "";
+}
+
 // A file of ../shared/data, or "" (the test should GTEST_SKIP) when absent.
 inline std::string shared_data(const std::string& rel) {
   std::filesystem::path p = std::filesystem::path(LMFORGE_SHARED_DATA_DIR) / rel;

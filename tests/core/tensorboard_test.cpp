@@ -139,10 +139,11 @@ TEST(TensorBoard, TwoWritersInOneFolderAndSecondGetTwoFiles) {
   EXPECT_EQ(test::tb_event_files(d.path()).size(), 2u);
 }
 
-// TensorBoard's own reader, when python3 has it (CI does not: the test skips).
+// TensorBoard's own reader, from the peers environment (scripts/setup-peers.sh --light; skipped
+// when it is not installed).
 TEST(TensorBoard, TensorBoardsEventAccumulatorReadsTheFile) {
-  if (test::run_command("python3 -c 'import tensorboard' </dev/null").code != 0)
-    GTEST_SKIP() << "python3 cannot import tensorboard";
+  const std::string python = test::peers_python();
+  if (python.empty()) GTEST_SKIP() << "no peers environment (scripts/setup-peers.sh --light)";
   TempDir d("tb");
   {
     TensorBoardWriter w(d.path());
@@ -158,7 +159,7 @@ TEST(TensorBoard, TensorBoardsEventAccumulatorReadsTheFile) {
                    "for tag in sorted(ea.Tags()['scalars']):\n"
                    "    for s in ea.Scalars(tag):\n"
                    "        print(tag, s.step, repr(s.value))\n");
-  const test::CommandResult r = test::run_command("python3 '" + py + "' '" + d.path() + "'");
+  const test::CommandResult r = test::run_command("'" + python + "' '" + py + "' '" + d.path() + "'");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("train/loss 1 2.5\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("train/loss 2 2.25\n"), std::string::npos) << r.output;
