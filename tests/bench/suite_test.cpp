@@ -13,7 +13,7 @@ namespace {
 
 TEST(BenchSuite, BuiltInSuitesParse) {
   std::vector<std::string> names = suite_names();
-  for (const char* want : {"quick", "wikitext", "glue", "kernels", "all"})
+  for (const char* want : {"quick", "wikitext", "glue", "kernels", "all", "start", "wikitext-quick"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   for (const auto& n : names) {
     Suite s = load_suite(n);

@@ -471,7 +471,7 @@ void open_bench(Bench& b) {
 // needs is missing, or it has nothing of its own to run.
 bool add_suite_record(Bench& b, const Suite& s, bool own_work) {
   json srec = {{"name", s.name}, {"description", s.description}, {"budget", describe_budget(s.budget)},
-               {"text", s.text}, {"status", "ran"}};
+               {"text", s.text}, {"status", "ran"}, {"lesson", s.report.lesson}, {"bar", s.report.bar}};
   std::string why = s.unavailable.empty() ? missing_pieces(s, b.o.data_dir, b.o.subcommands) : s.unavailable;
   if (why.empty() && !own_work) why = "the suite defines no models and no kernels";
   if (!why.empty()) {

@@ -33,6 +33,7 @@ struct SuiteTop {
   SuiteBudget budget;
   SuiteDefaults defaults;
   SuiteEval eval;
+  SuiteReport report;
   SuiteKernels kernels;
   template <class V>
   void visit(V& v) {
@@ -43,6 +44,7 @@ struct SuiteTop {
     v("budget", budget);
     v("defaults", defaults);
     v("eval", eval);
+    v("report", report);
     v("kernels", kernels);
   }
 };
@@ -104,6 +106,7 @@ Suite parse_suite(const std::string& text, const std::string& name, const std::s
   s.budget = top.budget;
   s.defaults = top.defaults;
   s.eval = top.eval;
+  s.report = top.report;
   s.kernels = top.kernels;
 
   if (const toml::node* m = t.get("models")) {

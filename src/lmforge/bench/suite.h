@@ -26,6 +26,9 @@
 //   [eval]
 //   text_lines = 2000                      # text tasks: word_ppl on the first N lines of data.valid
 //   infer_seconds = 0.5                    # timing budget of the inference measurement
+//   [report]                               # how the report reads the results (report/findings.h)
+//   lesson = "MQAR tests in-context recall ..."
+//   bar = 0.9                              # quality that counts as having learned the task
 //   [kernels]
 //   enabled = true                         # run `lmforge ops perf --json` and record it
 //   args = ["--seconds", "0.2"]
@@ -111,6 +114,17 @@ struct SuiteEval {
   }
 };
 
+// [report]: how the report reads the suite (report/findings.h).
+struct SuiteReport {
+  std::string lesson;
+  double bar = 0;
+  template <class V>
+  void visit(V& v) {
+    v("lesson", lesson, "what the suite's task tests, printed before the findings");
+    v("bar", bar, "the quality a model must reach to count as having learned the task (0: none)");
+  }
+};
+
 struct SuiteKernels {
   bool enabled = false;
   std::vector<std::string> args;
@@ -172,6 +186,7 @@ struct Suite {
   std::vector<SuiteModel> models;
   SuiteMixers mixers;
   SuiteEval eval;
+  SuiteReport report;
   SuiteKernels kernels;
   SuiteGlue glue;
 };

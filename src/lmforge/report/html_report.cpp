@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "lmforge/report/findings.h"
 #include "lmforge/report/svg.h"
 
 namespace lmforge::report {
@@ -273,6 +274,8 @@ std::string render_markdown(const json& r) {
   }
   for (const auto& s : r.value("suites", json::array()))
     if (text(s, "status") == "skipped") os << "\nSuite " << text(s, "name") << " skipped: " << text(s, "reason") << "\n";
+  const std::string f = findings_markdown(r.value("suites", json::array()), r.value("runs", json::array()));
+  if (!f.empty()) os << "\n" << f;
   return os.str();
 }
 
@@ -566,6 +569,7 @@ std::string render_html(const json& r) {
   html_status(os, r);
   html_suites(os, suites);
   html_results(os, runs);
+  os << findings_html(suites, runs);
   html_glue(os, runs);
   html_plots(os, runs, colour);
   for (const auto& k : r.value("kernels", json::array())) html_kernels(os, k);
