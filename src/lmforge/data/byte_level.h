@@ -14,9 +14,4 @@ std::string bytes_to_byte_level(std::string_view bytes);
 // The inverse; false when `text` holds a character outside the 256 of the alphabet.
 bool byte_level_to_bytes(std::string_view text, std::string& out);
 
-// UTF-8 of one code point (< 0x110000).
-std::string utf8_encode(uint32_t cp);
-// The code point at text[i] (advancing i); U+FFFD and one byte for malformed input.
-uint32_t utf8_next(std::string_view text, size_t& i);
-
 }  // namespace lmforge::data

@@ -42,7 +42,7 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 std::string lowercase(std::string_view s) {
   std::string out;
   size_t i = 0;
-  while (i < s.size()) out += utf8_encode(static_cast<uint32_t>(std::towlower(static_cast<wint_t>(utf8_next(s, i)))));
+  while (i < s.size()) append_utf8(out, static_cast<uint32_t>(std::towlower(static_cast<wint_t>(utf8_next(s, i)))));
   return out;
 }
 

@@ -98,4 +98,35 @@ int64_t for_each_line(const std::string& path,
   return number;
 }
 
+void append_utf8(std::string& s, uint32_t cp) {
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+uint32_t utf8_next(std::string_view text, size_t& i) {
+  const size_t len = utf8_valid_len(text.data() + i, text.size() - i);
+  if (len == 0) {
+    ++i;
+    return 0xFFFD;
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data() + i);
+  uint32_t cp = len == 1 ? p[0] : len == 2 ? p[0] & 0x1F : len == 3 ? p[0] & 0x0F : p[0] & 0x07;
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[k] & 0x3F);
+  i += len;
+  return cp;
+}
+
 }  // namespace lmforge::data

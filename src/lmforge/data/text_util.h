@@ -31,6 +31,10 @@ inline size_t utf8_len(const char* p, size_t n) {
 }
 // Length of a well-formed UTF-8 character at p (1..4), or 0 when the bytes are malformed.
 size_t utf8_valid_len(const char* p, size_t n);
+// Appends the UTF-8 of one code point (< 0x110000).
+void append_utf8(std::string& s, uint32_t cp);
+// The code point at text[i], advancing i past it; U+FFFD (and one byte) for malformed input.
+uint32_t utf8_next(std::string_view text, size_t& i);
 
 // 64-bit FNV-1a; chain calls by passing the previous value as h.
 uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
