@@ -40,6 +40,8 @@ PACKAGES=(
   libgloo-dev
   # libraries: config, CLI, JSON, logging
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  # HTTP server and client for `lmforge serve` (header httplib.h + libcpp-httplib.so)
+  libcpp-httplib-dev
   # tokenizer training tools (spm_train etc.; the library itself is not linked, see CMakeLists.txt)
   sentencepiece
   # tests and benchmarks
