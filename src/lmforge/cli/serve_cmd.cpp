@@ -68,7 +68,7 @@ int run_serve(ServeArgs& a) {
                   [&engine](const std::vector<const CompletionRequest*>& r) { return engine.run(r); });
   HttpServer server(a.http, lim, *run.tokenizer, batcher);
   const int port = server.bind();
-  install_stop_handlers();
+  install_stop_handlers("\nlmforge serve: stop requested, finishing the running batch (signal again to abort)\n");
   std::thread listener([&server] { server.listen(); });
   std::printf("lmforge serve: model '%s' (context %lld tokens), listening on http://%s:%d\n", lim.model_name.c_str(),
               static_cast<long long>(lim.context), a.http.host.c_str(), port);

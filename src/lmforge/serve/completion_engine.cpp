@@ -45,6 +45,13 @@ TopList top_k(const at::Tensor& lp, int64_t k) {
   return out;
 }
 
+// Length of the longest common prefix of a and b.
+size_t common_prefix(const std::string& a, const std::string& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
 // Start of each token's text in decode(ids), and the text: a token starts where the decoded
 // prefix before it stops agreeing with the whole (robust to tokenizers whose decode of a prefix
 // is not a prefix of the decode, e.g. a partial UTF-8 sequence of byte tokens).
@@ -53,12 +60,20 @@ std::vector<size_t> text_offsets(const data::Tokenizer& tok, const std::vector<i
   size_t prev = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     const std::string pre = tok.decode(std::vector<int64_t>(ids.begin(), ids.begin() + i));
-    size_t n = 0;
-    while (n < pre.size() && n < full.size() && pre[n] == full[n]) ++n;
-    prev = std::max(prev, n);
+    prev = std::max(prev, common_prefix(pre, full));
     off[i] = prev;
   }
   return off;
+}
+
+// The completion's text as it reads after the prompt: decode(prompt + gen) past the prompt's
+// text, so a tokenizer that joins tokens (a space between words) joins across the boundary too.
+std::string completion_text(const data::Tokenizer& tok, const std::vector<int64_t>& prompt,
+                            const std::vector<int64_t>& gen) {
+  std::vector<int64_t> all = prompt;
+  all.insert(all.end(), gen.begin(), gen.end());
+  const std::string full = tok.decode(all);
+  return full.substr(common_prefix(tok.decode(prompt), full));
 }
 
 }  // namespace
@@ -156,7 +171,7 @@ void CompletionEngine::generate(std::vector<Item*>& items) {
         it.gen_lp.push_back(lp[t].item<double>());
         if (it.req->logprobs) it.gen_top.push_back(top_k(lp, *it.req->logprobs));
         if (!it.req->stop.empty()) {
-          const std::string text = tok_.decode(it.gen);
+          const std::string text = completion_text(tok_, *it.prompt, it.gen);
           size_t cut = std::string::npos;
           for (const std::string& st : it.req->stop) cut = std::min(cut, text.find(st));
           if (cut != std::string::npos) {
@@ -180,17 +195,20 @@ std::string CompletionEngine::respond(const CompletionRequest& r, std::vector<It
   for (size_t k = 0; k < r.prompts.size(); ++k) {
     Item& it = items[first + k];
     const std::vector<int64_t>& p = *it.prompt;
-    const std::string prompt_text = tok_.decode(p);
-    std::string gen_text = tok_.decode(it.gen);
-    // Tokens of the completion that start before the stop sequence are kept.
-    std::vector<size_t> gen_off = text_offsets(tok_, it.gen, gen_text);
-    size_t kept = it.gen.size();
-    if (it.stopped) {
-      gen_text = gen_text.substr(0, it.stop_cut);
+    // One decode of prompt + completion; every token's text is a slice of it.
+    std::vector<int64_t> seq = p;
+    seq.insert(seq.end(), it.gen.begin(), it.gen.end());
+    const std::string full = tok_.decode(seq);
+    const std::vector<size_t> off = text_offsets(tok_, seq, full);
+    const size_t prompt_end = it.gen.empty() ? full.size() : off[p.size()];
+    size_t text_end = full.size(), kept = it.gen.size();
+    if (it.stopped) {  // cut at the stop sequence; the tokens that start before it are kept
+      text_end = std::min(full.size(), prompt_end + it.stop_cut);
       kept = 0;
-      while (kept < it.gen.size() && gen_off[kept] < it.stop_cut) ++kept;
+      while (kept < it.gen.size() && off[p.size() + kept] < text_end) ++kept;
     }
-    json choice = {{"index", k}, {"text", (r.echo ? prompt_text : std::string()) + gen_text},
+    const size_t text_begin = r.echo ? 0 : prompt_end;
+    json choice = {{"index", k}, {"text", full.substr(text_begin, text_end - text_begin)},
                    {"logprobs", nullptr}, {"finish_reason", it.stopped ? "stop" : "length"}};
     if (r.logprobs) {
       json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
@@ -199,28 +217,21 @@ std::string CompletionEngine::respond(const CompletionRequest& r, std::vector<It
         for (const auto& [id, v] : tl) o[tok_.decode({id})] = v;
         return o;
       };
-      if (r.echo) {
-        std::vector<size_t> off = text_offsets(tok_, p, prompt_text);
-        for (size_t t = 0; t < p.size(); ++t) {
-          const size_t end = t + 1 < p.size() ? off[t + 1] : prompt_text.size();
-          tokens.push_back(prompt_text.substr(off[t], end - off[t]));
-          offsets.push_back(off[t]);
-          if (t == 0) {  // nothing before the first token to condition on (as OpenAI)
-            lps.push_back(nullptr);
-            tops.push_back(nullptr);
-          } else {
-            lps.push_back(it.prompt_lp[t]);
-            tops.push_back(top_json(it.prompt_top[t]));
-          }
+      const size_t from = r.echo ? 0 : p.size(), to = p.size() + kept;
+      for (size_t t = from; t < to; ++t) {
+        const size_t end = std::min(t + 1 < seq.size() ? off[t + 1] : full.size(), text_end);
+        tokens.push_back(full.substr(off[t], end > off[t] ? end - off[t] : 0));
+        offsets.push_back(off[t]);
+        if (t == 0 && !p.empty()) {  // nothing before the first token to condition on (as OpenAI)
+          lps.push_back(nullptr);
+          tops.push_back(nullptr);
+        } else if (t < p.size()) {
+          lps.push_back(it.prompt_lp[t]);
+          tops.push_back(top_json(it.prompt_top[t]));
+        } else {
+          lps.push_back(it.gen_lp[t - p.size()]);
+          tops.push_back(top_json(it.gen_top[t - p.size()]));
         }
-      }
-      const std::string full_gen = tok_.decode(it.gen);
-      for (size_t t = 0; t < kept; ++t) {
-        const size_t end = t + 1 < it.gen.size() ? gen_off[t + 1] : full_gen.size();
-        tokens.push_back(full_gen.substr(gen_off[t], end - gen_off[t]));
-        offsets.push_back(prompt_text.size() + gen_off[t]);
-        lps.push_back(it.gen_lp[t]);
-        tops.push_back(top_json(it.gen_top[t]));
       }
       choice["logprobs"] = {{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
     }

@@ -57,6 +57,13 @@ HttpServer::HttpServer(HttpOptions o, RequestLimits limits, const data::Tokenize
   im.svr.Get("/v1/models", [&im](const httplib::Request&, httplib::Response& res) {
     send(res, {200, models_body(im.limits.model_name, im.created)});
   });
+  auto wrong_method = [](const char* allowed) {
+    return [allowed](const httplib::Request& req, httplib::Response& res) {
+      send(res, {405, error_body("method " + req.method + " is not allowed on " + req.path + " (use " + allowed + ")")});
+    };
+  };
+  im.svr.Get("/v1/completions", wrong_method("POST"));
+  im.svr.Post("/v1/models", wrong_method("GET"));
   // Called for every status >= 400; it fills in only the replies that have no body yet (an
   // unknown path, a wrong method, a body too large, a malformed HTTP request).
   im.svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
