@@ -136,6 +136,18 @@ TEST_F(Serve, ModelsListsTheRun) {
   EXPECT_EQ(j["object"], "list");
   ASSERT_EQ(j["data"].size(), 1u);
   EXPECT_EQ(j["data"][0]["id"], "run");
+  // The tokenizer endpoints lm-evaluation-harness's remote tokenizer reads.
+  auto info = c.Get("/tokenizer_info");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(json::parse(info->body)["eos_token"], "\n");
+  Reply tk = post(s.port(), "/tokenize", R"({"prompt": "ab\n", "add_special_tokens": false})");
+  ASSERT_EQ(tk.status, 200) << tk.body;
+  ASSERT_EQ(tk.body["tokens"].size(), 3u);  // two bytes, then the end of line
+  Reply nl = post(s.port(), "/tokenize", R"({"prompt": "\n"})");
+  EXPECT_EQ(nl.body["tokens"][0], tk.body["tokens"][2]);
+  Reply dt = post(s.port(), "/detokenize", json{{"tokens", tk.body["tokens"]}}.dump());
+  EXPECT_EQ(dt.body["prompt"], "ab\n");
+  EXPECT_EQ(post(s.port(), "/detokenize", R"({"tokens": [-1]})").status, 400);
   EXPECT_EQ(s.stop(), 0) << s.output();  // SIGTERM: a clean exit
 }
 
@@ -292,7 +304,9 @@ void load(const std::vector<std::string>& args, const std::string& log, bool all
   for (auto& t : clients) t.join();
   EXPECT_EQ(other.load(), 0) << first_other;
   EXPECT_EQ(ok + busy, sent);
-  if (all_ok) EXPECT_EQ(ok.load(), sent.load());
+  if (all_ok) {
+    EXPECT_EQ(ok.load(), sent.load());
+  }
   std::printf("[ load ] %lld requests: %lld ok, %lld busy (503)\n", static_cast<long long>(sent.load()),
               static_cast<long long>(ok.load()), static_cast<long long>(busy.load()));
   // Still serving afterwards, and stops cleanly.

@@ -8,6 +8,7 @@
 #include "lmforge/core/error.h"
 #include "lmforge/serve/api_error.h"
 #include "lmforge/serve/batcher.h"
+#include "lmforge/serve/tokenize_api.h"
 
 namespace lmforge {
 
@@ -57,6 +58,16 @@ HttpServer::HttpServer(HttpOptions o, RequestLimits limits, const data::Tokenize
   im.svr.Get("/v1/models", [&im](const httplib::Request&, httplib::Response& res) {
     send(res, {200, models_body(im.limits.model_name, im.created)});
   });
+  // The tokenizer, for clients that count tokens with the run's own (lm-evaluation-harness).
+  im.svr.Get("/tokenizer_info", [&im](const httplib::Request&, httplib::Response& res) {
+    send(res, {200, tokenizer_info_body(im.tok, im.limits)});
+  });
+  im.svr.Post("/tokenize", [&im](const httplib::Request& req, httplib::Response& res) {
+    send(res, tokenize_reply(req.body, im.tok, im.limits));
+  });
+  im.svr.Post("/detokenize", [&im](const httplib::Request& req, httplib::Response& res) {
+    send(res, detokenize_reply(req.body, im.tok, im.limits));
+  });
   auto wrong_method = [](const char* allowed) {
     return [allowed](const httplib::Request& req, httplib::Response& res) {
       send(res, {405, error_body("method " + req.method + " is not allowed on " + req.path + " (use " + allowed + ")")});
@@ -69,7 +80,7 @@ HttpServer::HttpServer(HttpOptions o, RequestLimits limits, const data::Tokenize
   im.svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     std::string msg;
-    if (res.status == 404) msg = "unknown path '" + req.path + "' (served: POST /v1/completions, GET /v1/models)";
+    if (res.status == 404) msg = "unknown path '" + req.path + "' (served: POST /v1/completions, GET /v1/models, GET /tokenizer_info, POST /tokenize, POST /detokenize)";
     else if (res.status == 413) msg = "the request body is too large";
     else msg = "HTTP error " + std::to_string(res.status);
     res.set_content(error_body(msg), "application/json");

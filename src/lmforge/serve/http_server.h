@@ -1,7 +1,8 @@
 // The HTTP front of `lmforge serve` (cpp-httplib, Debian's libcpp-httplib):
 //   POST /v1/completions   parse + validate (400/404 at once), queue (503 when full), wait, reply
 //   GET  /v1/models        the one model: {"object": "list", "data": [{"id", "object": "model", ...}]}
-//   anything else          404; a body over max_body_bytes: 413
+//   GET /tokenizer_info, POST /tokenize, POST /detokenize   the run's tokenizer (serve/tokenize_api.h)
+//   anything else          404; a wrong method 405; a body over max_body_bytes: 413
 // Every error is an OpenAI error object (serve/api_error.h). A handler never lets an exception
 // out: an unexpected one is a 500 with its message, and the server goes on.
 // httplib.h stays inside http_server.cpp (its class layouts depend on the defines the library was
