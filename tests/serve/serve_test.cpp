@@ -148,6 +148,10 @@ TEST_F(Serve, ModelsListsTheRun) {
   Reply dt = post(s.port(), "/detokenize", json{{"tokens", tk.body["tokens"]}}.dump());
   EXPECT_EQ(dt.body["prompt"], "ab\n");
   EXPECT_EQ(post(s.port(), "/detokenize", R"({"tokens": [-1]})").status, 400);
+  // A second server on the same port is refused with a message, not silently bound beside it.
+  auto again = run_lmforge("serve --threads 1 --checkpoint " + run() + " --port " + std::to_string(s.port()));
+  EXPECT_EQ(again.code, 2) << again.output;
+  EXPECT_NE(again.output.find("cannot listen on 127.0.0.1:" + std::to_string(s.port())), std::string::npos) << again.output;
   EXPECT_EQ(s.stop(), 0) << s.output();  // SIGTERM: a clean exit
 }
 

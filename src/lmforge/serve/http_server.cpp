@@ -52,6 +52,13 @@ HttpServer::HttpServer(HttpOptions o, RequestLimits limits, const data::Tokenize
   const int threads = std::max(1, im.o.threads);
   im.svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   im.svr.set_payload_max_length(im.o.max_body_bytes);
+  // httplib's default also sets SO_REUSEPORT, with which a second server on a port in use binds
+  // silently and the two share the connections; SO_REUSEADDR alone (restart right after a stop)
+  // makes a port in use a clear error.
+  im.svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof(yes));
+  });
   im.svr.Post("/v1/completions", [&im](const httplib::Request& req, httplib::Response& res) {
     send(res, im.completions(req.body));
   });
