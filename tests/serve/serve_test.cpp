@@ -91,6 +91,7 @@ class ServerProcess {
 struct Reply {
   int status = 0;  // 0: no HTTP reply at all (connection failed)
   json body;
+  std::string error;  // httplib's reason when status is 0
 };
 
 Reply post(int port, const std::string& path, const std::string& body) {
@@ -98,7 +99,10 @@ Reply post(int port, const std::string& path, const std::string& body) {
   c.set_read_timeout(120, 0);
   auto res = c.Post(path.c_str(), body, "application/json");
   Reply r;
-  if (!res) return r;
+  if (!res) {
+    r.error = httplib::to_string(res.error());
+    return r;
+  }
   r.status = res->status;
   r.body = json::parse(res->body, nullptr, false);
   return r;
@@ -300,7 +304,7 @@ void load(const std::vector<std::string>& args, const std::string& log, bool all
         } else {
           ++other;
           std::lock_guard<std::mutex> lk(mu);
-          if (first_other.empty()) first_other = std::to_string(r.status) + " " + r.body.dump();
+          if (first_other.empty()) first_other = std::to_string(r.status) + " " + r.body.dump() + " " + r.error;
         }
       }
     });

@@ -19,6 +19,7 @@ struct HttpServer::Impl {
   Batcher& batcher;
   httplib::Server svr;
   int64_t created = static_cast<int64_t>(std::time(nullptr));
+  socket_t listen_fd = INVALID_SOCKET;
 
   HttpReply completions(const std::string& body) {
     try {
@@ -55,9 +56,10 @@ HttpServer::HttpServer(HttpOptions o, RequestLimits limits, const data::Tokenize
   // httplib's default also sets SO_REUSEPORT, with which a second server on a port in use binds
   // silently and the two share the connections; SO_REUSEADDR alone (restart right after a stop)
   // makes a port in use a clear error.
-  im.svr.set_socket_options([](socket_t sock) {
+  im.svr.set_socket_options([&im](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof(yes));
+    im.listen_fd = sock;  // the listening socket (accepted ones do not come here); see bind()
   });
   im.svr.Post("/v1/completions", [&im](const httplib::Request& req, httplib::Response& res) {
     send(res, im.completions(req.body));
@@ -117,6 +119,10 @@ int HttpServer::bind() {
     LMF_REQUIRE(im.svr.bind_to_port(im.o.host, port), UserError, "cannot listen on ", im.o.host, ":", port,
                 " (in use, or not an address of this machine)");
   }
+  // httplib listens with a backlog of 5: 16 clients connecting at once overflow it, and the
+  // kernel then drops connections (a load test lost a few requests to "connection closed"
+  // before any handler saw them). listen() again on the same socket raises the backlog.
+  if (im.listen_fd != INVALID_SOCKET) ::listen(im.listen_fd, SOMAXCONN);
   return port;
 }
 
