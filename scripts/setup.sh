@@ -42,6 +42,8 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   # Unicode regular expressions: the GPT-2 / tokenizer.json pre-tokenizer patterns (\p{L}, lookahead)
   libpcre2-dev
+  # HTTP server and client for `lmforge serve` (header httplib.h + libcpp-httplib.so)
+  libcpp-httplib-dev
   # tokenizer training tools (spm_train etc.; the library itself is not linked, see CMakeLists.txt)
   sentencepiece
   # tests and benchmarks

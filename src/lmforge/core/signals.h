@@ -3,7 +3,8 @@
 #pragma once
 
 namespace lmforge {
-void install_stop_handlers();
+// message: what the first signal prints (a string with static storage); null = the trainer's.
+void install_stop_handlers(const char* message = nullptr);
 bool stop_requested();
 void request_stop();  // for tests
 void clear_stop();
