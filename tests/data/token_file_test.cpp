@@ -122,6 +122,34 @@ TEST(DataTokenFile, ErrorsNameTheFile) {
   }
 }
 
+// Fuzz regression (fuzz/token_file_fuzz.cpp): a header that passes every size check but whose line
+// table says line 1 starts at token 0x0400000000000003, past the 4 tokens. It used to be accepted
+// and line_start(1) then pointed far outside the tokens.
+TEST(DataTokenFile, FuzzLineTableOutsideTokensIsRefused) {
+  const std::string bytes(
+      "\x4c\x4d\x46\x54\x4f\x4b\x53\x00\x01\x00\x00\x00\x02\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00"
+      "\x02\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00"
+      "\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x32\x00\x00\x00\x00\x00\x00\x00"
+      "\x01\x00\x00\x00\x00\x00\x1b\x00\x30\x31\x32\x33\x34\x35\x36\x37\x38\x39\x61\x62\x63\x64\x65\x66"
+      "\x80\x00\x00\x00\x00\x00\x00\x00\x88\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\xa0\x00\x00\x00\x00\x00\x00\x00\x05\x00\x06\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\x03\x00\x00\x00\x00\x00\x00\x04\x04\x00\x00\x00\x00\x00\x00\x00",
+      160);
+  TempDir dir("tf");
+  testing::write_text(dir.file("bad_lines.tok"), bytes);
+  for (int mapped = 0; mapped < 2; ++mapped) {
+    try {
+      if (mapped) TokenFile::open(dir.file("bad_lines.tok"));
+      else TokenFile::from_bytes(bytes, "bad_lines.tok");
+      ADD_FAILURE() << "expected InputError";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("bad_lines.tok: torn or inconsistent token file (line table: line 1 starts"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(DataTokenFile, Wt103ValidWordLevel) {
   std::string path = testing::shared_data("wikitext-103/wiki.valid.tokens");
   if (path.empty()) GTEST_SKIP() << "needs ../shared/data: wikitext-103/wiki.valid.tokens";
