@@ -17,7 +17,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-FUZZ_DIR=${FUZZ_DIR:-build-fuzz}
+FUZZ_DIR=$(realpath -m "${FUZZ_DIR:-build-fuzz}")
 FUZZ_SECONDS=${FUZZ_SECONDS:-120}
 JOBS=${JOBS:-2}
 CXX_BIN=${CXX:-clang++-14}
@@ -76,13 +76,17 @@ for t in "${targets[@]}"; do
   log=$FUZZ_DIR/logs/$t.log
   mkdir -p "$corpus" "$findings" "$(dirname "$log")"
   limit=(-max_total_time="$FUZZ_SECONDS")
-  [[ -n ${FUZZ_RUNS:-} ]] && limit=(-runs="$FUZZ_RUNS")
-  echo "fuzz: $t (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$FUZZ_SECONDS s}) -> $log"
+  what="$FUZZ_SECONDS s"
+  if [[ -n ${FUZZ_RUNS:-} ]]; then limit=(-runs="$FUZZ_RUNS"); what="$FUZZ_RUNS runs"; fi
+  echo "fuzz: $t ($what) -> $log"
   stamp=$FUZZ_DIR/logs/$t.start
   touch "$stamp"
   rc=0
-  "$bin" "${limit[@]}" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 -jobs=1 -workers=1 \
-    -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+  # -jobs=1: one fuzzing process; libFuzzer then runs it as a child that writes fuzz-0.log in the
+  # working directory (copied into $log at the end), hence the cd.
+  (cd "$FUZZ_DIR/logs" && "$bin" "${limit[@]}" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
+    -jobs=1 -workers=1 -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "$ROOT/fuzz/corpus/$t") \
+    >"$log" 2>&1 || rc=$?
   execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
   speed=$(grep -m1 'stat::average_exec_per_sec' "$log" | awk '{print $2}')
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
