@@ -5,6 +5,7 @@
 
 #include "data_test_util.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/data/byte_tokenizer.h"
 #include "lmforge/data/token_file.h"
 #include "lmforge/data/tokenizer.h"
@@ -36,6 +37,15 @@ TEST(DataTokenFile, ContentsCountsAndLines) {
   EXPECT_EQ(tf.counts().bytes, 8);
   EXPECT_EQ(tf.fingerprint(), tok.fingerprint());
   EXPECT_THROW(tf.slice(3, 9), InputError);
+  // from_bytes (the fuzzed entry point) reads the same file from memory.
+  const std::string bytes = lmforge::read_file(tf.path());
+  TokenFile mem = TokenFile::from_bytes(bytes, "mem.tok");
+  EXPECT_EQ(mem.size(), 8);
+  EXPECT_EQ(mem.num_lines(), 3);
+  EXPECT_EQ(mem.line_start(2), 6);
+  EXPECT_EQ(mem[6], 'd');
+  EXPECT_EQ(mem.fingerprint(), tok.fingerprint());
+  EXPECT_THROW(TokenFile::from_bytes(bytes.substr(0, 100), "short.tok"), InputError);
 }
 
 TEST(DataTokenFile, ReusesValidCacheRebuildsStaleOne) {
