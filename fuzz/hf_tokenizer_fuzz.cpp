@@ -1,6 +1,7 @@
-// Fuzzes the Hugging Face tokenizer.json reader (data/hf_tokenizer.h): HfTokenizer(json) on the
-// input, then encode of fixed lines (and of the text after a first NUL byte, when there is one),
-// decode of the ids and of the first ids of the vocabulary, piece() and the special ids.
+// Fuzzes the Hugging Face tokenizer.json reader (data/hf_tokenizer.h): HfTokenizer::from_json_text
+// on the input (BPE and Unigram through HfTokenizer, WordPiece files through WordPieceTokenizer),
+// then encode of fixed lines (and of the text after a first NUL byte, when there is one), decode of
+// the ids and of the first ids of the vocabulary, piece() and the special ids.
 // Contract (fuzz_contract.h): a tokenizer that encodes, or InputError naming what is unsupported.
 #include "fuzz_contract.h"
 #include "lmforge/data/hf_tokenizer.h"
@@ -11,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string input = lmforge_fuzz_bytes(data, size);
   const size_t nul = input.find('\0');
   lmforge_fuzz_contract([&] {
-    HfTokenizer tok(input.substr(0, nul), "fuzz/tokenizer.json");
+    std::unique_ptr<Tokenizer> p = HfTokenizer::from_json_text(input.substr(0, nul), "fuzz/tokenizer.json");
+    const Tokenizer& tok = *p;
     const int64_t n = tok.vocab_size();
     (void)tok.eos_id(), (void)tok.pad_id(), (void)tok.unk_id();
     std::vector<std::string> lines = {"", "Hello  world, the cat's 123 sat.",
