@@ -77,3 +77,21 @@ TEST(Safetensors, RefusesCorruptFiles) {
   expect_refused(file_with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8), "4 bytes after the last tensor");
   expect_refused(file_with_header(R"({"a":{"dtype":"F32","shape":[1]}})", 4), "expected {dtype, shape, data_offsets}");
 }
+
+// Fuzz regression (found while writing fuzz/safetensors_fuzz.cpp): a shape whose element count
+// times the item size wraps around 2^64 (2^62 x 8 bytes = 0) matched data_offsets [0, 0] and
+// reached at::empty, which threw a c10::Error ("internal error") instead of an InputError.
+TEST(Safetensors, FuzzShapeTimesItemsizeOverflowIsRefused) {
+  expect_refused(file_with_header(R"({"w":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,0]}})", 0),
+                 "tensor 'w': shape overflows (4611686018427387904 elements of 8 bytes)");
+  expect_refused(file_with_header(R"({"w":{"dtype":"F16","shape":[2305843009213693952,4],"data_offsets":[0,0]}})", 0),
+                 "shape overflows");
+  // Also through the in-memory entry point the checkpoint reader uses.
+  try {
+    lmforge::read_safetensors(
+        file_with_header(R"({"w":{"dtype":"I32","shape":[4611686018427387904],"data_offsets":[0,0]}})", 0), "mem");
+    ADD_FAILURE() << "accepted an overflowing shape";
+  } catch (const lmforge::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("file mem: tensor 'w': shape overflows"), std::string::npos) << e.what();
+  }
+}

@@ -139,3 +139,25 @@ TEST(GlueReader, RealFilesCountsAndWnliMajority) {
   const int64_t majority = ones * 2 > 71 ? 1 : 0;
   EXPECT_NEAR(100 * lmforge::eval::accuracy(std::vector<int64_t>(71, majority), gold), 56.34, 0.005);
 }
+
+// read_glue_text (the fuzzed entry point) reads what read_glue_file reads, errors included.
+TEST(GlueReader, TextInMemoryMatchesFile) {
+  TempDir d("glue");
+  const std::string text = "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tentailment\r\n\n1\tC.\tD.\tnot_entailment";
+  write_text(d / "rte.tsv", text);
+  auto f = read_glue_file(glue_task("RTE"), d / "rte.tsv", GlueSplit::kLabeled);
+  auto m = read_glue_text(glue_task("RTE"), text, "rte.tsv", GlueSplit::kLabeled);
+  ASSERT_EQ(f.size(), 2u);
+  ASSERT_EQ(m.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(m[i].a, f[i].a);
+    EXPECT_EQ(m[i].b, f[i].b);
+    EXPECT_EQ(m[i].label, f[i].label);
+  }
+  try {
+    read_glue_text(glue_task("RTE"), "h\n0\tA.\tB.\tmaybe\n", "bad.tsv", GlueSplit::kLabeled);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const lmforge::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("file bad.tsv line 2: label 'maybe'"), std::string::npos) << e.what();
+  }
+}

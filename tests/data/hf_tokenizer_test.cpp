@@ -110,3 +110,37 @@ TEST(HfTokenizer, UnsupportedOrBrokenFilesAreClearErrors) {
   msg = test::error_of<InputError>([&] { HfTokenizer::from_path(d.path()); });
   EXPECT_NE(msg.find("holds none of tokenizer.json"), std::string::npos) << msg;
 }
+
+// Fuzz regressions (fuzz/hf_tokenizer_fuzz.cpp). A value of the wrong JSON type ("byte_fallback":
+// "BPE") made nlohmann throw a type_error out of the reader ("internal error"); now an InputError
+// naming the file. A WordPiece id of 2^62 sized the vocabulary by itself; now refused.
+TEST(HfTokenizer, FuzzWrongJsonTypesAreInputErrors) {
+  const std::string crash =
+      R"({"version": "1.0", "added_tokens": [{"id": 0, "content": "<|zndoftext|>", "special": true, )"
+      R"("single_word": false, "lstrip": false, "rstrip": false, "normalized": false}], "normalizer": null, )"
+      R"("pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}, )"
+      R"("model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "": null, )"
+      R"("fuse_unk": false, "byte_fallback": "BPE", "dropout": null, "unk_token": null, )"
+      R"("continu@ing_subword_prefix": null, "end_of_word_suffix": null, "futoken": false, "vocab": {"<|endoftext|>": 0, )"
+      R"("a": 1, "b": 2, "ab": 3, "\u0120": 4, "\u0120ab": 5}, "merges": ["a b", "\u0120 ab"]}, "decoder": )"
+      R"({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}})";
+  std::string msg = test::error_of<InputError>([&] { HfTokenizer t(crash, "crash/tokenizer.json"); });
+  EXPECT_NE(msg.find("crash/tokenizer.json: not a valid Hugging Face tokenizer.json (a value has the wrong type"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("type must be boolean, but is string"), std::string::npos) << msg;
+  msg = test::error_of<InputError>([&] { HfTokenizer::from_json_text(crash, "crash/tokenizer.json"); });
+  EXPECT_NE(msg.find("a value has the wrong type"), std::string::npos) << msg;
+  // The WordPiece branch of from_json_text: a type error there, and an id past 2^31.
+  msg = test::error_of<InputError>(
+      [&] { HfTokenizer::from_json_text(
+        R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}, "normalizer": {"lowercase": "yes"}})", "wp.json");
+  });
+  EXPECT_NE(msg.find("wp.json: not a valid Hugging Face tokenizer.json"), std::string::npos) << msg;
+  msg = test::error_of<InputError>([&] {
+    HfTokenizer::from_json_text(R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 4611686018427387904}}})", "wp.json");
+  });
+  EXPECT_NE(msg.find("wp.json: model.vocab ids must be integers in [0, 2^31), got 4611686018427387904 for '[UNK]'"),
+            std::string::npos)
+      << msg;
+}

@@ -5,6 +5,7 @@
 
 #include "data_test_util.h"
 #include "lmforge/core/error.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/data/byte_tokenizer.h"
 #include "lmforge/data/token_file.h"
 #include "lmforge/data/tokenizer.h"
@@ -36,6 +37,15 @@ TEST(DataTokenFile, ContentsCountsAndLines) {
   EXPECT_EQ(tf.counts().bytes, 8);
   EXPECT_EQ(tf.fingerprint(), tok.fingerprint());
   EXPECT_THROW(tf.slice(3, 9), InputError);
+  // from_bytes (the fuzzed entry point) reads the same file from memory.
+  const std::string bytes = lmforge::read_file(tf.path());
+  TokenFile mem = TokenFile::from_bytes(bytes, "mem.tok");
+  EXPECT_EQ(mem.size(), 8);
+  EXPECT_EQ(mem.num_lines(), 3);
+  EXPECT_EQ(mem.line_start(2), 6);
+  EXPECT_EQ(mem[6], 'd');
+  EXPECT_EQ(mem.fingerprint(), tok.fingerprint());
+  EXPECT_THROW(TokenFile::from_bytes(bytes.substr(0, 100), "short.tok"), InputError);
 }
 
 TEST(DataTokenFile, ReusesValidCacheRebuildsStaleOne) {
@@ -119,6 +129,34 @@ TEST(DataTokenFile, ErrorsNameTheFile) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("junk.tok: not a token file"), std::string::npos)
         << e.what();
+  }
+}
+
+// Fuzz regression (fuzz/token_file_fuzz.cpp): a header that passes every size check but whose line
+// table says line 1 starts at token 0x0400000000000003, past the 4 tokens. It used to be accepted
+// and line_start(1) then pointed far outside the tokens.
+TEST(DataTokenFile, FuzzLineTableOutsideTokensIsRefused) {
+  const std::string bytes(
+      "\x4c\x4d\x46\x54\x4f\x4b\x53\x00\x01\x00\x00\x00\x02\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00"
+      "\x02\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00"
+      "\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x32\x00\x00\x00\x00\x00\x00\x00"
+      "\x01\x00\x00\x00\x00\x00\x1b\x00\x30\x31\x32\x33\x34\x35\x36\x37\x38\x39\x61\x62\x63\x64\x65\x66"
+      "\x80\x00\x00\x00\x00\x00\x00\x00\x88\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\xa0\x00\x00\x00\x00\x00\x00\x00\x05\x00\x06\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\x03\x00\x00\x00\x00\x00\x00\x04\x04\x00\x00\x00\x00\x00\x00\x00",
+      160);
+  TempDir dir("tf");
+  testing::write_text(dir.file("bad_lines.tok"), bytes);
+  for (int mapped = 0; mapped < 2; ++mapped) {
+    try {
+      if (mapped) TokenFile::open(dir.file("bad_lines.tok"));
+      else TokenFile::from_bytes(bytes, "bad_lines.tok");
+      ADD_FAILURE() << "expected InputError";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("bad_lines.tok: torn or inconsistent token file (line table: line 1 starts"),
+                std::string::npos)
+          << e.what();
+    }
   }
 }
 

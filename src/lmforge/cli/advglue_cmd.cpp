@@ -24,11 +24,7 @@ struct AdvArgs {
 };
 
 nlohmann::json parse_json_file(const std::string& path) {
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(str("file ", path, ": not valid JSON (", e.what(), ")"));
-  }
+  return eval::parse_advglue_json(read_file(path), "file " + path);
 }
 
 int run_adv(const AdvArgs& a) {

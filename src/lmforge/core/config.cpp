@@ -1,6 +1,10 @@
 // Layered TOML configuration: reading, writing, merging, overrides and presets.
 #include "lmforge/core/config.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 

@@ -95,6 +95,10 @@ std::map<std::string, at::Tensor> parse_safetensors(const std::string& path, uin
       numel *= x;
       e.shape.push_back(static_cast<int64_t>(x));
     }
+    // numel x itemsize must not wrap around: [2^62] F64 would need 0 bytes mod 2^64 (found
+    // while writing fuzz/safetensors_fuzz.cpp; at::empty then threw a c10::Error).
+    LMF_REQUIRE(numel <= (1ull << 62) / static_cast<uint64_t>(e.dt->size), InputError, where, "shape overflows (",
+                numel, " elements of ", e.dt->size, " bytes)");
     const auto& off = v["data_offsets"];
     LMF_REQUIRE(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
                 InputError, where, "data_offsets must be [begin, end]");

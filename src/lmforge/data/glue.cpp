@@ -61,7 +61,11 @@ const GlueTask& glue_task(const std::string& name) {
   throw UserError(str("unknown GLUE task '", name, "' (expected CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI or AX)"));
 }
 
-std::vector<GlueExample> read_glue_file(const GlueTask& task, const std::string& path, GlueSplit split) {
+namespace {
+// The rows of one file, from any line source: for_each(fn) calls fn(line, number) per line.
+template <class ForEachLine>
+std::vector<GlueExample> read_glue_rows(const GlueTask& task, const std::string& path, GlueSplit split,
+                                        ForEachLine for_each) {
   const bool test = split == GlueSplit::kTest;
   const bool header = !(task.name == "CoLA" && !test);
   struct Cols {
@@ -79,7 +83,7 @@ std::vector<GlueExample> read_glue_file(const GlueTask& task, const std::string&
   else c = test ? Cols{0, 1, 2, -1, 3} : Cols{-1, 1, 2, 3, 4};  // QNLI, RTE, WNLI
 
   std::vector<GlueExample> out;
-  for_each_line(path, [&](std::string_view line, int64_t no) {
+  for_each([&](std::string_view line, int64_t no) {
     if (no == 1 && line.size() >= 3 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);  // BOM
     if (header && no == 1) return true;
     if (line.empty() || line == "\r") return true;
@@ -111,6 +115,16 @@ std::vector<GlueExample> read_glue_file(const GlueTask& task, const std::string&
     return true;
   });
   return out;
+}
+}  // namespace
+
+std::vector<GlueExample> read_glue_file(const GlueTask& task, const std::string& path, GlueSplit split) {
+  return read_glue_rows(task, path, split, [&](const auto& fn) { for_each_line(path, fn); });
+}
+
+std::vector<GlueExample> read_glue_text(const GlueTask& task, std::string_view text, const std::string& name,
+                                        GlueSplit split) {
+  return read_glue_rows(task, name, split, [&](const auto& fn) { for_each_line_in(text, fn); });
 }
 
 }  // namespace lmforge::data

@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lmforge::data {
@@ -50,5 +51,8 @@ enum class GlueSplit { kLabeled, kTest };
 // Reads one file of a task. Throws InputError naming file:line on a malformed row (too few columns,
 // unknown label, bad score), except QQP's short rows which are skipped.
 std::vector<GlueExample> read_glue_file(const GlueTask& task, const std::string& path, GlueSplit split);
+// The same from a file's text already in memory (tests, fuzzing); `name` is what errors call it.
+std::vector<GlueExample> read_glue_text(const GlueTask& task, std::string_view text, const std::string& name,
+                                        GlueSplit split);
 
 }  // namespace lmforge::data

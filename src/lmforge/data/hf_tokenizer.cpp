@@ -300,7 +300,10 @@ json parse_json(const std::string& text, const std::string& origin) {
 
 }  // namespace
 
-HfTokenizer::HfTokenizer(std::string json_text, const std::string& origin)
+// A value of the wrong JSON type (a string where a boolean belongs, ...) makes nlohmann throw a
+// type_error from value()/get(); it is the file's fault, so it becomes an InputError naming it
+// (found by fuzz/hf_tokenizer_fuzz.cpp). The pipeline is built here only: encode never reads JSON.
+HfTokenizer::HfTokenizer(std::string json_text, const std::string& origin) try
     : json_(std::move(json_text)), impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.origin = origin;
@@ -387,6 +390,8 @@ HfTokenizer::HfTokenizer(std::string json_text, const std::string& origin)
               ": no end-of-sequence token (<|endoftext|>, </s>, <|end_of_text|>, <eos> or [SEP]) in the vocabulary");
   m.pad = find({"<pad>", "[PAD]", "<|pad|>"});
   if (m.pad < 0) m.pad = m.eos;
+} catch (const nlohmann::json::exception& e) {
+  throw InputError(str(origin, ": not a valid Hugging Face tokenizer.json (a value has the wrong type: ", e.what(), ")"));
 }
 
 HfTokenizer::~HfTokenizer() = default;
@@ -480,22 +485,32 @@ std::unique_ptr<Tokenizer> HfTokenizer::from_path(const std::string& path) {
                          "' holds none of tokenizer.json, encoder.json + vocab.bpe, vocab.json + merges.txt"));
   }
   LMF_REQUIRE(fs::exists(p), InputError, "tokenizer file '", path, "' does not exist");
-  std::string text = read_file(path);
+  return from_json_text(read_file(path), path);
+}
+
+std::unique_ptr<Tokenizer> HfTokenizer::from_json_text(std::string text, const std::string& path) {
   const json j = parse_json(text, path);
-  if (j.is_object() && j.contains("model") && j["model"].is_object() && j["model"].value("type", "") == "WordPiece") {
-    const json& model = j["model"];
-    std::vector<std::string> vocab;
-    const json vocab_json = model.value("vocab", json::object());
-    for (const auto& [piece, id] : vocab_json.items()) {
-      LMF_REQUIRE(id.is_number_integer() && id.get<int64_t>() >= 0, InputError, path, ": model.vocab ids must be integers");
-      if (static_cast<int64_t>(vocab.size()) <= id.get<int64_t>()) vocab.resize(id.get<int64_t>() + 1);
-      vocab[id.get<int64_t>()] = piece;
+  try {
+    if (j.is_object() && j.contains("model") && j["model"].is_object() && j["model"].value("type", "") == "WordPiece") {
+      const json& model = j["model"];
+      std::vector<std::string> vocab;
+      const json vocab_json = model.value("vocab", json::object());
+      for (const auto& [piece, id] : vocab_json.items()) {
+        // Bounded as the other models' ids are: a huge id would size the vocabulary by itself.
+        LMF_REQUIRE(id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < (int64_t{1} << 31),
+                    InputError, path, ": model.vocab ids must be integers in [0, 2^31), got ", id.dump(), " for '",
+                    piece, "'");
+        if (static_cast<int64_t>(vocab.size()) <= id.get<int64_t>()) vocab.resize(id.get<int64_t>() + 1);
+        vocab[id.get<int64_t>()] = piece;
+      }
+      for (size_t i = 0; i < vocab.size(); ++i)
+        LMF_REQUIRE(!vocab[i].empty(), InputError, path, ": WordPiece vocabulary has no token with id ", i);
+      const json norm = j.value("normalizer", json());
+      const bool lower = norm.is_object() && norm.value("lowercase", false);
+      return std::make_unique<WordPieceTokenizer>(std::move(vocab), lower, path);
     }
-    for (size_t i = 0; i < vocab.size(); ++i)
-      LMF_REQUIRE(!vocab[i].empty(), InputError, path, ": WordPiece vocabulary has no token with id ", i);
-    const json norm = j.value("normalizer", json());
-    const bool lower = norm.is_object() && norm.value("lowercase", false);
-    return std::make_unique<WordPieceTokenizer>(std::move(vocab), lower, path);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(str(path, ": not a valid Hugging Face tokenizer.json (a value has the wrong type: ", e.what(), ")"));
   }
   return std::make_unique<HfTokenizer>(std::move(text), path);
 }

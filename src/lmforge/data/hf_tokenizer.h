@@ -35,6 +35,8 @@ class HfTokenizer : public Tokenizer {
   // A tokenizer.json file, or a folder holding tokenizer.json, encoder.json + vocab.bpe, or
   // vocab.json + merges.txt. WordPiece models come back as a WordPieceTokenizer.
   static std::unique_ptr<Tokenizer> from_path(const std::string& path);
+  // The same from a tokenizer.json's text already in memory (tests, fuzzing); `origin` names it.
+  static std::unique_ptr<Tokenizer> from_json_text(std::string text, const std::string& origin);
   // A folder written by save().
   static std::unique_ptr<Tokenizer> load(const std::string& dir);
 

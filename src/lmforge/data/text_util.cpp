@@ -129,4 +129,16 @@ uint32_t utf8_next(std::string_view text, size_t& i) {
   return cp;
 }
 
+int64_t for_each_line_in(std::string_view text, const std::function<bool(std::string_view, int64_t)>& fn) {
+  int64_t number = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t nl = text.find('\n', start);
+    const size_t end = nl == std::string_view::npos ? text.size() : nl;
+    if (!fn(text.substr(start, end - start), ++number)) break;
+    start = end + 1;
+  }
+  return number;
+}
+
 }  // namespace lmforge::data

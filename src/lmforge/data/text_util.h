@@ -46,5 +46,8 @@ std::string hex64(uint64_t v);
 // Throws InputError naming the file when it cannot be opened or read.
 int64_t for_each_line(const std::string& path,
                       const std::function<bool(std::string_view line, int64_t number)>& fn);
+// The same over text already in memory (same line numbers, same last line without '\n').
+int64_t for_each_line_in(std::string_view text,
+                         const std::function<bool(std::string_view line, int64_t number)>& fn);
 
 }  // namespace lmforge::data

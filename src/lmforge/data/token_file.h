@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "lmforge/data/token_span.h"
 #include "lmforge/data/wikitext.h"
@@ -32,6 +33,9 @@ class TokenFile {
                                  const std::string& cache_dir, bool* rebuilt = nullptr);
   // Maps an existing token file; throws InputError naming it when it is not a valid one.
   static TokenFile open(const std::string& token_path);
+  // The same checks over a token file's bytes already in memory (tests, fuzzing): the result
+  // points into `bytes` (8-byte aligned), which must outlive it. `name` is what errors call it.
+  static TokenFile from_bytes(std::string_view bytes, const std::string& name);
   // Tokenizes text_path into token_path (atomically), whatever is there.
   static void build(const Tokenizer& tok, const std::string& text_path,
                     const std::string& token_path);
@@ -64,6 +68,8 @@ class TokenFile {
  private:
   TokenFile() = default;
   void unmap();
+  // Validates the `size` bytes at data as a token file and points the members into them.
+  void parse(const unsigned char* data, size_t size);
 
   std::string path_;
   void* map_ = nullptr;

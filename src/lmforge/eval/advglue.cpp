@@ -8,6 +8,16 @@
 
 namespace lmforge::eval {
 
+nlohmann::json parse_advglue_json(std::string_view text, const std::string& origin) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(str(origin, ": not valid JSON (", e.what(), ")"));
+  }
+  return j;
+}
+
 const std::vector<std::string>& advglue_tasks() {
   static const std::vector<std::string> t{"sst2", "qqp", "mnli", "mnli-mm", "qnli", "rte"};
   return t;

@@ -8,6 +8,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,10 @@
 #include "lmforge/data/glue.h"
 
 namespace lmforge::eval {
+
+// Parses the text of dev.json (or of a predictions file); malformed JSON is an InputError naming
+// `origin` ("file dev.json"). Callers check the shape (an object of task -> list).
+nlohmann::json parse_advglue_json(std::string_view text, const std::string& origin);
 
 // The AdvGLUE task names in dev.json order, and the GLUE task whose model scores each.
 const std::vector<std::string>& advglue_tasks();
