@@ -37,7 +37,9 @@ void check_cases(const Tokenizer& t, const nlohmann::json& cases, bool check_dec
     SCOPED_TRACE("text '" + text + "'");
     const std::vector<int64_t> want = c["ids"].get<std::vector<int64_t>>();
     EXPECT_EQ(t.encode(text), want);
-    if (check_decode) EXPECT_EQ(t.decode(want), as_we_decode(c["decoded"].get<std::string>(), t));
+    if (check_decode) {
+      EXPECT_EQ(t.decode(want), as_we_decode(c["decoded"].get<std::string>(), t));
+    }
   }
 }
 

@@ -59,7 +59,7 @@ std::shared_ptr<LanguageModel> random_model(const ModelConfig& c, uint64_t seed)
 
 TEST(HfExport, Gpt2FilesComputeWhatTheModelComputes) {
   // Default biases, and a model built without any bias (exported as zeros): both exact.
-  for (const std::string extra : {std::string(), std::string("[model.block.attention]\n")}) {
+  for (const std::string& extra : {std::string(), std::string("[model.block.attention]\n")}) {
     const std::string text = extra.empty() ? gpt2_toml()
                                            : str("[model]\nkind = \"decoder\"\nvocab_size = ", V, "\nd_model = ", D,
                                                  "\nn_layers = ", NL, "\nmax_seq_len = ", P,
@@ -85,7 +85,7 @@ TEST(HfExport, Gpt2FilesComputeWhatTheModelComputes) {
 
 TEST(HfExport, BertFilesComputeWhatTheModelComputes) {
   // With token types, and without (exported as zero rows: the same function).
-  for (const std::string extra : {std::string("type_vocab_size = 2\n"), std::string()}) {
+  for (const std::string& extra : {std::string("type_vocab_size = 2\n"), std::string()}) {
     SCOPED_TRACE(extra);
     auto m = random_model(config_of(bert_toml(extra)), 6);
     HfExport e = export_hf(*m);
