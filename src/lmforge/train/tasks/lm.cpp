@@ -22,7 +22,10 @@ LmTask::LmTask(const RunConfig& cfg, const std::string& run_dir) : cfg_(cfg) {
     tok_ = data::load_tokenizer(tok_dir.string());
   } else {
     log_line(str("training a ", d.tokenizer.kind, " tokenizer on ", train_path));
-    tok_ = data::train_tokenizer(d.tokenizer, train_path, (fs::path(run_dir) / "tokenizer-work").string());
+    // A vocabulary file (wordpiece vocab.txt, an hf tokenizer.json) is found like the data files.
+    data::TokenizerOptions topts = d.tokenizer;
+    topts.vocab = resolve_data_path(d, topts.vocab);
+    tok_ = data::train_tokenizer(topts, train_path, (fs::path(run_dir) / "tokenizer-work").string());
     tok_->save(tok_dir.string());
     fs::remove_all(fs::path(run_dir) / "tokenizer-work");
   }

@@ -54,8 +54,7 @@ class MlmTask : public Task {
 
  private:
   static std::unique_ptr<LmTask> make_lm(RunConfig cfg, const std::string& run_dir) {
-    if (!cfg.data.tokenizer.vocab.empty()) cfg.data.tokenizer.vocab = resolve_data_path(cfg.data, cfg.data.tokenizer.vocab);
-    return std::make_unique<LmTask>(cfg, run_dir);
+    return std::make_unique<LmTask>(cfg, run_dir);  // LmTask resolves data.tokenizer.vocab
   }
   data::MlmOptions o_;
   RunConfig cfg_;
