@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Routing attention vs full attention, and MoE vs a dense feed-forward of equal active FLOPs:
-# lmforge (`lmforge bench-layer`) and the PyTorch peers (bench/peers/sparse_peer.py) in one run,
+# lmforge (`lmforge bench-layer`) and the PyTorch peers (bench/peers/sparse_peer.py, under every peer
+# of bench/peers/pythons.sh: Debian's torch 1.13 and PyTorch 2.x with SDPA) in one run,
 # forward+backward time (best of N; wall and process CPU time) and the resident-memory high-water of one
 # forward+backward.
 # Prints one JSON line per measurement, then a markdown table with the ratios.
@@ -11,7 +12,8 @@ THREADS=${1:-$(nproc)}
 REPS=${2:-3}
 PART=${3:-all}
 LMF=${LMFORGE:-$ROOT/build/lmforge}
-PY=/usr/bin/python3
+source "$ROOT/bench/peers/pythons.sh"
+PY=${PEER_PYS[0]}
 PEER="$ROOT/bench/peers/sparse_peer.py"
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
@@ -24,7 +26,9 @@ for L in 4096 8192; do
       --opts $'n_heads = 4\nn_routing_heads = 2\nwindow = 256'
   run "$LMF" bench-layer --kind mixer --name attention --d-model $D --seq $L --reps $REPS --threads "$THREADS" \
       --opts $'n_heads = 4'
-  run $PY "$PEER" --what attention --d-model $D --heads 4 --seq $L --reps $REPS --threads "$THREADS"
+  for py in "${PEER_PYS[@]}"; do
+    run "$py" "$PEER" --what attention --d-model $D --heads 4 --seq $L --reps $REPS --threads "$THREADS"
+  done
 done
 
 # MoE: 8 experts, top-2, 512 hidden each = 1024 active hidden per token; dense MLP hidden 1024.
@@ -44,16 +48,18 @@ hidden = $H
 momentum = \"heavy_ball\""
 run "$LMF" bench-layer --kind ffn --name mlp --d-model $D --batch $B --seq $L --reps $REPS --threads "$THREADS" \
     --opts $'hidden = 1024\nactivation = "relu"'
-run $PY "$PEER" --what mlp --d-model $D --hidden 1024 --batch $B --seq $L --reps $REPS --threads "$THREADS"
-run $PY "$PEER" --what moe --d-model $D --hidden $H --experts 8 --top-k 2 --batch $B --seq $L --reps $REPS --threads "$THREADS"
+for py in "${PEER_PYS[@]}"; do
+  run "$py" "$PEER" --what mlp --d-model $D --hidden 1024 --batch $B --seq $L --reps $REPS --threads "$THREADS"
+  run "$py" "$PEER" --what moe --d-model $D --hidden $H --experts 8 --top-k 2 --batch $B --seq $L --reps $REPS --threads "$THREADS"
+done
 fi
 
 $PY - "$OUT" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 def label(r):
-    if r["impl"] == "pytorch":
-        return "pytorch " + r["what"]
+    if r["impl"] != "lmforge" and "what" in r:
+        return f"{r['impl']} {r['what']}"
     o = r.get("opts", "").replace("\n", ", ")
     return f"lmforge {r['name']} ({o})"
 def cpu(r, k):
@@ -66,11 +72,12 @@ for r in rows:
 print()
 for L in (4096, 8192):
     rt = [r for r in rows if r.get("name") == "routing" and r["L"] == L]
-    pa = [r for r in rows if r.get("what") == "attention" and r["L"] == L]
-    if rt and pa:
-        rt, pa = rt[0], pa[0]
-        print(f"L={L}: routing vs pytorch full attention: {pa['ms_fwd_bwd'] / rt['ms_fwd_bwd']:.2f}x faster (fwd+bwd), "
-              f"{pa['peak_mb'] / max(rt['peak_mb'], 1e-9):.1f}x less memory")
+    at = [r for r in rows if r.get("name") == "attention" and r["L"] == L]
+    for pa in [r for r in rows if r.get("what") == "attention" and r["L"] == L]:
+        for mine in rt + at:
+            print(f"L={L}: lmforge {mine['name']} vs {pa['impl']} full attention: "
+                  f"{pa['ms_fwd_bwd'] / mine['ms_fwd_bwd']:.2f}x faster (fwd+bwd), "
+                  f"{pa['peak_mb'] / max(mine['peak_mb'], 1e-9):.1f}x less memory")
 moe = [r for r in rows if r.get("name") == "moe"]
 mlp = [r for r in rows if r.get("name") == "mlp"]
 pmlp = [r for r in rows if r.get("what") == "mlp"]
@@ -80,6 +87,8 @@ for m in moe:
         print(f"moe ({o}) / lmforge dense mlp: {m['ms_fwd_bwd'] / mlp[0]['ms_fwd_bwd']:.2f}x time (fwd+bwd)")
         if "cpu_ms_fwd_bwd" in m and "cpu_ms_fwd_bwd" in mlp[0]:
             print(f"moe ({o}) / lmforge dense mlp: {m['cpu_ms_fwd_bwd'] / mlp[0]['cpu_ms_fwd_bwd']:.2f}x CPU time (fwd+bwd)")
-    if pmlp:
-        print(f"moe ({o}) / pytorch dense mlp: {m['ms_fwd_bwd'] / pmlp[0]['ms_fwd_bwd']:.2f}x time (fwd+bwd)")
+    for pm in pmlp:
+        print(f"moe ({o}) / {pm['impl']} dense mlp: {m['ms_fwd_bwd'] / pm['ms_fwd_bwd']:.2f}x time (fwd+bwd)")
+    for pm in [r for r in rows if r.get("what") == "moe"]:
+        print(f"lmforge moe ({o}) vs {pm['impl']} moe: {pm['ms_fwd_bwd'] / m['ms_fwd_bwd']:.2f}x faster (fwd+bwd)")
 PYEOF

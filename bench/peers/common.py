@@ -1,8 +1,9 @@
 """Shared measurement helpers of the PyTorch peers (run by Debian's /usr/bin/python3).
 
-best_ms: best wall time of fn() in milliseconds after one warm-up call; repeats while the time
-budget lasts (at least `min_reps`), but a call slower than the whole budget is timed once, so the
-64K-length cases of the kernels suite do not take minutes.
+best_ms: best wall time of fn() in milliseconds after one untimed warm-up call (lazy initialisation:
+FFT plans, oneDNN primitives, PyTorch 2.x's first backward, is not the op's cost); repeats while
+the time budget lasts (at least `min_reps`), but a call slower than the whole budget is timed once,
+so the 64K-length cases of the kernels suite do not take minutes.
 peak_mb: resident-memory high-water of one fn() above the resident size before it (VmHWM after
 resetting it through /proc/self/clear_refs), the way `lmforge ops perf` measures its own.
 """
@@ -12,6 +13,7 @@ import time
 
 
 def best_ms(fn, seconds, min_reps=3, max_reps=50):
+    fn()
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0

@@ -18,7 +18,8 @@ case whose op it knows, times the same work written the way the papers' PyTorch 
                     padding K-1, keep the first L outputs (the split into parts is a free view)
 Prints one JSON line per case: op, shape, dtype, peer, peer_ms, peer_ms_fb, peer_peak_mb, or
 skipped with the reason. Inputs are drawn like the harness's (shapes, dtypes), not the same numbers.
-Run with Debian's /usr/bin/python3 (python3-torch 1.13).
+Runs under Debian's /usr/bin/python3 (python3-torch 1.13) and PyTorch 2.x (scripts/setup-peers.sh);
+the kernels suite runs it under each (bench/runner.cpp, peer_pythons).
 """
 import argparse
 import json
@@ -175,7 +176,7 @@ def main():
     cases = json.loads(text[text.find("["):])
     for c in cases:
         op, shape, dtype = c.get("op", ""), c.get("shape", ""), c.get("dtype", "")
-        rec = {"op": op, "shape": shape, "dtype": dtype}
+        rec = {"op": op, "shape": shape, "dtype": dtype, "torch": "torch " + torch.__version__.split("+")[0]}
         try:
             s, dt = ints(shape), DTYPES[dtype]
             if op == "fftconv":

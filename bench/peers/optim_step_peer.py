@@ -67,10 +67,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    for foreach in (False, True):
-        timed("adamw" + (" (foreach)" if foreach else ""),
-              lambda d, n: torch.optim.AdamW([{"params": d, "weight_decay": 0.01}, {"params": n, "weight_decay": 0.0}],
-                                             lr=1e-4, betas=(0.9, 0.999), foreach=foreach), a.steps)
+    impls = [("adamw", dict(foreach=False)), ("adamw (foreach)", dict(foreach=True))]
+    if tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 4):  # fused AdamW runs on CPU from 2.4
+        impls.append(("adamw (fused)", dict(fused=True)))
+    for label, kw in impls:
+        timed(label, lambda d, n: torch.optim.AdamW([{"params": d, "weight_decay": 0.01}, {"params": n, "weight_decay": 0.0}],
+                                                    lr=1e-4, betas=(0.9, 0.999), **kw), a.steps)
     if a.galore:
         GaLoreAdamW = load_galore(a.galore)
         # The projected group: the block matrices; the embedding and biases plain, as lmforge's default targets.

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """PyTorch peers for bench/sparse_attention_moe.sh, written the way a PyTorch user would.
 
-  --what attention   full causal multi-head attention (fused qkv, q k^T, causal mask, softmax, @ v, out)
+  --what attention   full causal multi-head attention (fused qkv, q k^T, causal mask, softmax, @ v, out;
+                     F.scaled_dot_product_attention(is_causal=True) where the torch has it, as a
+                     PyTorch 2.x user writes it; --attention manual forces the masked softmax)
   --what mlp         dense feed-forward Linear(D, H) -> act -> Linear(H, D)
   --what moe         top-k MoE the common way: a loop over experts, each selecting its tokens with a
                      mask over the whole batch (torch.where), index_add back
@@ -9,7 +11,7 @@
 Measures like `lmforge bench-layer`: best-of-N ms for forward (no grad) and forward+backward of
 (y * g).sum(), and the resident-memory high-water of one forward+backward above the RSS at its start
 (VmHWM after writing 5 to /proc/self/clear_refs). Prints one JSON line.
-Run with Debian's python3 (python3-torch 1.13).
+Runs under Debian's python3 (python3-torch 1.13) and PyTorch 2.x (scripts/setup-peers.sh).
 """
 import argparse
 import ctypes
@@ -23,15 +25,18 @@ import torch.nn.functional as F
 
 
 class Attention(nn.Module):
-    def __init__(self, d, heads):
+    def __init__(self, d, heads, sdpa):
         super().__init__()
         self.h = heads
+        self.sdpa = sdpa
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
 
     def forward(self, x):
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.h, D // self.h).permute(2, 0, 3, 1, 4)
+        if self.sdpa:
+            return self.out(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, L, D))
         att = (q @ k.transpose(-2, -1)) / math.sqrt(D // self.h)
         mask = torch.triu(torch.ones(L, L, dtype=torch.bool), 1)
         att = att.masked_fill(mask, float("-inf")).softmax(-1)
@@ -89,13 +94,15 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--attention", choices=["auto", "manual", "sdpa"], default="auto")
     a = p.parse_args()
+    sdpa = a.attention == "sdpa" or (a.attention == "auto" and hasattr(F, "scaled_dot_product_attention"))
     if a.threads:
         torch.set_num_threads(a.threads)
     act = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}[a.activation]
     torch.manual_seed(0)
     if a.what == "attention":
-        m = Attention(a.d_model, a.heads)
+        m = Attention(a.d_model, a.heads, sdpa)
     elif a.what == "mlp":
         m = Mlp(a.d_model, a.hidden, act)
     else:
@@ -129,7 +136,8 @@ def main():
     rss0 = status_kb("VmRSS:")
     once(True)
     peak = max(0.0, status_kb("VmHWM:") - rss0) / 1024
-    print(json.dumps({"impl": "pytorch", "what": a.what, "B": a.batch, "L": a.seq, "D": a.d_model,
+    impl = f"torch {torch.__version__.split('+')[0]}" + (" sdpa" if a.what == "attention" and sdpa else "")
+    print(json.dumps({"impl": impl, "what": a.what, "B": a.batch, "L": a.seq, "D": a.d_model,
                       "ms_fwd": ms_f, "ms_fwd_bwd": ms_fb, "cpu_ms_fwd": cpu_f, "cpu_ms_fwd_bwd": cpu_fb, "peak_mb": peak,
                       "params": sum(q.numel() for q in m.parameters()), "threads": torch.get_num_threads()}))
 

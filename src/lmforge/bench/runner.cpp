@@ -296,61 +296,101 @@ double num_or_nan(const json& j, const char* k) {
   return it != j.end() && it->is_number() ? it->get<double>() : std::nan("");
 }
 
-// Times every case's PyTorch peer (bench/peers/kernels_peer.py under Debian's python3, which has
-// torch) and merges peer_ms, peer_ms_fb, peer_peak_mb and the ratios into `results`. When the peer
-// cannot run (no python3 with torch, no script) the kernels keep their reference timings and
-// k["peer_error"] says why. Returns the command, for the report.
+// The interpreters whose torch is a peer, one column each: Debian's python3-torch (the same ATen and
+// BLAS as the LibTorch we link) and PyTorch 2.x in the peers environment (scripts/setup-peers.sh)
+// where it exists. LMFORGE_PEER_PYTHONS (space-separated) or LMFORGE_PYTHON (one) replace the list.
+std::vector<std::string> peer_pythons() {
+  std::vector<std::string> out;
+  const char* many = std::getenv("LMFORGE_PEER_PYTHONS");
+  const char* one = std::getenv("LMFORGE_PYTHON");
+  if (many && *many) {
+    std::istringstream is(many);
+    for (std::string p; is >> p;) out.push_back(p);
+  } else if (one && *one) {
+    out.push_back(one);
+  } else {
+    out.push_back("/usr/bin/python3");
+    const char* env = std::getenv("LMFORGE_PEERS");
+    const char* home = std::getenv("HOME");
+    const fs::path venv = env && *env ? fs::path(env) : fs::path(home && *home ? home : "/root") / ".cache/lmforge/peers";
+    if (fs::exists(venv / "bin/python")) out.push_back((venv / "bin/python").string());
+  }
+  return out;
+}
+
+// Times every case's PyTorch peers (bench/peers/kernels_peer.py under each of peer_pythons()).
+// Each case gets `peers` (every peer's ms, fwd+bwd ms, peak MB) and, from the faster peer at
+// fwd+bwd, peer_ms, peer_ms_fb, peer_peak_mb and the ratios: a target holds against the faster of
+// the two. When no peer can run the kernels keep their reference timings and k["peer_error"] says
+// why. Returns the commands, for the report.
 std::string add_kernel_peers(json& results, const fs::path& dir, double seconds, int threads, json& k) {
   const char* env_dir = std::getenv("LMFORGE_PEERS_DIR");
   const fs::path script = fs::path(env_dir && *env_dir ? env_dir : built_in_peers_dir()) / "kernels_peer.py";
-  const char* env_py = std::getenv("LMFORGE_PYTHON");
-  const std::string py = env_py && *env_py ? env_py : "/usr/bin/python3";
   const std::string cases = (dir / "ops_perf.json").string();
-  const std::vector<std::string> argv = {py, script.string(), "--cases", cases, "--threads", std::to_string(threads),
-                                         "--seconds", str(seconds)};
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
-  if (!fs::exists(py)) {
-    k["peer_error"] = str(py, " not found (the peers need Debian's python3 with python3-torch)");
-    return cmd;
-  }
+  std::string cmds, errors;
   if (!fs::exists(script)) {
     k["peer_error"] = str("peer script '", script.string(), "' not found (set LMFORGE_PEERS_DIR to the source tree's bench/peers)");
-    return cmd;
+    return cmds;
   }
-  const std::string out = (dir / "peers.jsonl").string(), log = (dir / "peers.log").string();
-  ProcessResult cr = run_child(argv, out, log, 0, nullptr);
-  std::map<std::string, json> by_case;
-  std::istringstream is(read_or_empty(out));
-  std::string line;
-  while (std::getline(is, line)) {
-    try {
-      json r = json::parse(line);
-      by_case[r.value("op", "") + "|" + r.value("shape", "") + "|" + r.value("dtype", "")] = r;
-    } catch (...) {
+  std::map<std::string, std::vector<json>> by_case;  // every peer's record of a case
+  const std::vector<std::string> pys = peer_pythons();
+  for (size_t i = 0; i < pys.size(); ++i) {
+    const std::string& py = pys[i];
+    const std::vector<std::string> argv = {py, script.string(), "--cases", cases, "--threads", std::to_string(threads),
+                                           "--seconds", str(seconds)};
+    std::string cmd;
+    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
+    cmds += (cmds.empty() ? "" : "; ") + cmd;
+    if (!fs::exists(py)) {
+      errors += str(errors.empty() ? "" : "; ", py, " not found");
+      continue;
+    }
+    const std::string out = (dir / str("peers", i, ".jsonl")).string(), log = (dir / str("peers", i, ".log")).string();
+    ProcessResult cr = run_child(argv, out, log, 0, nullptr);
+    std::istringstream is(read_or_empty(out));
+    size_t n = 0;
+    for (std::string line; std::getline(is, line);) {
+      try {
+        json r = json::parse(line);
+        by_case[r.value("op", "") + "|" + r.value("shape", "") + "|" + r.value("dtype", "")].push_back(r);
+        ++n;
+      } catch (...) {
+      }
+    }
+    if (n == 0) {
+      const std::string err = tail_lines(read_or_empty(log), 1, 300);
+      errors += str(errors.empty() ? "" : "; ", py, ": no results (", describe_exit(cr.status), ")", err.empty() ? "" : ": " + err);
+    } else if (!(WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0)) {
+      errors += str(errors.empty() ? "" : "; ", py, " ended early: ", describe_exit(cr.status));
     }
   }
-  if (by_case.empty()) {
-    const std::string err = tail_lines(read_or_empty(log), 1, 300);
-    k["peer_error"] = str("the peer produced no results (", describe_exit(cr.status), ")", err.empty() ? "" : ": " + err);
-    return cmd;
-  }
+  if (!errors.empty()) k["peer_error"] = errors;
   for (auto& e : results) {
     auto it = by_case.find(e.value("op", "") + "|" + e.value("shape", "") + "|" + e.value("dtype", ""));
     if (it == by_case.end()) continue;
-    const json& p = it->second;
-    if (p.contains("skipped")) e["peer_skipped"] = p["skipped"];
-    if (p.contains("error")) e["peer_error"] = p["error"];
-    for (const char* key : {"peer", "peer_ms", "peer_ms_fb", "peer_peak_mb"})
-      if (p.contains(key)) e[key] = p[key];
-    const double ms = num_or_nan(e, "ms"), fb = num_or_nan(e, "ms_fb"), pm = num_or_nan(p, "peer_ms"), pfb = num_or_nan(p, "peer_ms_fb");
-    const double mb = num_or_nan(e, "peak_mb"), pmb = num_or_nan(p, "peer_peak_mb");
+    json all = json::array();
+    const json* best = nullptr;
+    for (const json& p : it->second) {
+      if (p.contains("skipped")) e["peer_skipped"] = p["skipped"];
+      if (p.contains("error")) e["peer_error"] = p["error"];
+      if (!p.contains("peer_ms_fb")) continue;
+      all.push_back({{"torch", p.value("torch", "")}, {"form", p.value("peer", "")}, {"ms", p["peer_ms"]},
+                     {"ms_fb", p["peer_ms_fb"]}, {"peak_mb", p.value("peer_peak_mb", 0.0)}});
+      if (!best || num_or_nan(p, "peer_ms_fb") < num_or_nan(*best, "peer_ms_fb")) best = &p;
+    }
+    if (!best) continue;
+    e["peers"] = all;
+    e["peer"] = best->value("torch", "") + ": " + best->value("peer", "");
+    for (const char* key : {"peer_ms", "peer_ms_fb", "peer_peak_mb"})
+      if (best->contains(key)) e[key] = (*best)[key];
+    const double ms = num_or_nan(e, "ms"), fb = num_or_nan(e, "ms_fb"), pm = num_or_nan(*best, "peer_ms"),
+                 pfb = num_or_nan(*best, "peer_ms_fb");
+    const double mb = num_or_nan(e, "peak_mb"), pmb = num_or_nan(*best, "peer_peak_mb");
     if (ms > 0 && pm > 0) e["speedup_peer"] = pm / ms;
     if (fb > 0 && pfb > 0) e["speedup_peer_fb"] = pfb / fb;
     if (mb > 0 && pmb > 0) e["memory_ratio_peer"] = pmb / mb;
   }
-  if (!(WIFEXITED(cr.status) && WEXITSTATUS(cr.status) == 0)) k["peer_error"] = str("the peer ended early: ", describe_exit(cr.status));
-  return cmd;
+  return cmds;
 }
 
 }  // namespace

@@ -48,6 +48,15 @@ std::string fixed(double v, int digits) {
   return b;
 }
 
+// Every PyTorch peer's fwd+bwd time of one kernel case ("torch 1.13.1 12.30 · torch 2.15.0 9.80"),
+// so the speed tables show one column per peer (bench/runner.cpp, add_kernel_peers).
+std::string every_peer_fb(const json& x) {
+  std::string s;
+  for (const auto& p : x.value("peers", json::array()))
+    s += (s.empty() ? "" : " · ") + text(p, "torch") + " " + fixed(num(p, "ms_fb"), 2);
+  return s;
+}
+
 // A table cell whose sort key is the number (or the text) and whose display is `shown`.
 std::string cell(double v, const std::string& shown) {
   std::ostringstream os;
@@ -262,15 +271,16 @@ std::string render_markdown(const json& r) {
     if (res.empty()) continue;
     os << "\nKernels (" << text(k, "suite") << "): `" << text(k, "command") << "`";
     if (!text(k, "peer_command").empty()) os << "; peer: `" << text(k, "peer_command") << "` " << text(k, "peer_error");
-    os << "\n\n| op | shape | dtype | fwd ms | peer fwd ms | vs peer | fwd+bwd ms | peer fwd+bwd ms | vs peer | MB | peer MB | "
-          "vs ATen ref (fwd+bwd) |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    os << "\n\nPeer columns: the faster PyTorch peer at fwd+bwd; the last column has every peer's fwd+bwd ms.\n\n"
+          "| op | shape | dtype | fwd ms | peer fwd ms | vs peer | fwd+bwd ms | peer fwd+bwd ms | vs peer | MB | peer MB | "
+          "vs ATen ref (fwd+bwd) | every peer fwd+bwd ms |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
     auto ratio = [](double v) { return std::isfinite(v) ? fixed(v, 2) + "x" : std::string(); };
     for (const auto& x : res)
       os << "| " << text(x, "op") << " | " << text(x, "shape") << " | " << text(x, "dtype") << " | " << fixed(num(x, "ms"), 2)
          << " | " << fixed(num(x, "peer_ms"), 2) << " | " << ratio(num(x, "speedup_peer")) << " | " << fixed(num(x, "ms_fb"), 2)
          << " | " << fixed(num(x, "peer_ms_fb"), 2) << " | " << ratio(num(x, "speedup_peer_fb")) << " | "
          << fixed(num(x, "peak_mb"), 0) << " | " << fixed(num(x, "peer_peak_mb"), 0) << " | " << ratio(num(x, "speedup_fb"))
-         << " |\n";
+         << " | " << every_peer_fb(x) << " |\n";
   }
   for (const auto& s : r.value("suites", json::array()))
     if (text(s, "status") == "skipped") os << "\nSuite " << text(s, "name") << " skipped: " << text(s, "reason") << "\n";
@@ -491,6 +501,7 @@ void html_kernel_table(std::ostringstream& os, const json& res) {
     std::string peer = text(x, "peer");
     if (!text(x, "peer_skipped").empty()) peer = "skipped: " + text(x, "peer_skipped");
     if (!text(x, "peer_error").empty()) peer = "error: " + text(x, "peer_error");
+    if (!every_peer_fb(x).empty()) peer += " (fwd+bwd ms: " + every_peer_fb(x) + ")";
     os << "<tr>" << tcell(text(x, "op")) << tcell(text(x, "shape")) << tcell(text(x, "dtype")) << tcell(text(x, "isa"))
        << cell(num(x, "seq_len"), fixed(num(x, "seq_len"), 0)) << cell(num(x, "ms"), fixed(num(x, "ms"), 3))
        << cell(num(x, "ref_ms"), fixed(num(x, "ref_ms"), 3)) << cell(num(x, "speedup"), fixed(num(x, "speedup"), 2))

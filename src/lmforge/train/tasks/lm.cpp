@@ -21,7 +21,8 @@ LmTask::LmTask(const RunConfig& cfg, const std::string& run_dir) : cfg_(cfg) {
   if (fs::exists(tok_dir / "tokenizer.json")) {
     tok_ = data::load_tokenizer(tok_dir.string());
   } else {
-    log_line(str("training a ", d.tokenizer.kind, " tokenizer on ", train_path));
+    log_line(d.tokenizer.vocab.empty() ? str("training a ", d.tokenizer.kind, " tokenizer on ", train_path)
+                                       : str("loading the ", d.tokenizer.kind, " tokenizer ", d.tokenizer.vocab));
     // A vocabulary file (wordpiece vocab.txt, an hf tokenizer.json) is found like the data files.
     data::TokenizerOptions topts = d.tokenizer;
     topts.vocab = resolve_data_path(d, topts.vocab);
