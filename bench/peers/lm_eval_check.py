@@ -39,7 +39,7 @@ def main():
     os.makedirs(a.work, exist_ok=True)
 
     server = subprocess.Popen([a.lmforge, "serve", "--checkpoint", a.run, "--port", str(a.port), "--max-batch", "8",
-                               "--threads", str(a.threads), "--model-name", "lmf"],
+                               "--threads", str(a.threads), "--model-name", "lmf", "--precision", "fp32"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{a.port}"
@@ -105,21 +105,24 @@ metric_list:
     res = json.load(open(res))["results"]["lmforge_wt2"]
     samples = sorted((os.path.join(dp, f) for dp, _, fs in os.walk(out) for f in fs if f.startswith("samples")),
                      key=os.path.getmtime)[-1]
-    ll_by_doc = {}
+    ll_by_doc, words_by_doc = {}, {}
     for line in open(samples):
         s = json.loads(line)
-        ll_by_doc[s["doc"]["text"]] = s["filtered_resps"][0] if isinstance(s["filtered_resps"][0], float) else s["filtered_resps"][0][0]
+        r = s["filtered_resps"][0]
+        ll_by_doc[s["doc"]["text"]] = float(r[0] if isinstance(r, list) else r)
+        words_by_doc[s["doc"]["text"]] = int(s["word_perplexity"][1])  # lm-eval's own word count
 
     total_nll, words, worst = 0.0, 0, 0.0
     for i, d in enumerate(docs):
         p = os.path.join(a.work, f"doc{i}.txt")
         open(p, "w", encoding="utf-8").write(d + "\n")
-        ev = json.loads(subprocess.run([a.lmforge, "eval-lm", "--checkpoint", a.run, "--data", p, "--json", "--context",
-                                        str(ctx), "--threads", str(a.threads), "--cache-dir",
-                                        os.path.join(a.work, "cache")],
-                                       capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        so = subprocess.run([a.lmforge, "eval-lm", "--checkpoint", a.run, "--data", p, "--json", "--context", str(ctx),
+                             "--precision", "fp32",
+                             "--threads", str(a.threads), "--cache-dir", os.path.join(a.work, "cache")],
+                            capture_output=True, text=True, check=True).stdout
+        ev = json.loads(so[so.find("{"):])
         total_nll += ev["nll"]
-        words += len(re.split(r"\s+", d + "\n"))
+        words += words_by_doc.get(d + "\n", len(re.split(r"\s+", d + "\n")))
         ll = ll_by_doc.get(d + "\n")
         if ll is not None:
             worst = max(worst, abs(-ll - ev["nll"]))

@@ -50,11 +50,12 @@ def glue_lines(data, task, cols, n):
     return out
 
 
-def compare_hidden(emb, model, label):
+def compare_hidden(emb, model, label, token_types=True):
     ids = torch.from_numpy(emb["ids"])
     mask = torch.from_numpy(emb["mask"].astype(np.int64))
+    kw = {"token_type_ids": torch.from_numpy(emb["segments"])} if token_types else {}
     with torch.no_grad():
-        h = model(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+        h = model(input_ids=ids, attention_mask=mask, **kw).last_hidden_state.float().numpy()
     real = emb["mask"][..., None]
     diff = np.abs(h * real - emb["hidden"]).max()
     m = real.astype(np.float32)
@@ -104,9 +105,10 @@ def minilm(a, results):
     back = BertModel.from_pretrained(exp).eval()
     emb = load_file(os.path.join(a.work, "stsb_pairs.safetensors"))
     ids, mask = torch.from_numpy(emb["ids"]), torch.from_numpy(emb["mask"].astype(np.int64))
+    seg = torch.from_numpy(emb["segments"])
     with torch.no_grad():
-        h0 = ref(input_ids=ids, attention_mask=mask).last_hidden_state
-        h1 = back(input_ids=ids, attention_mask=mask).last_hidden_state
+        h0 = ref(input_ids=ids, attention_mask=mask, token_type_ids=seg).last_hidden_state
+        h1 = back(input_ids=ids, attention_mask=mask, token_type_ids=seg).last_hidden_state
     d = float(((h0 - h1).abs() * mask[..., None]).max())
     results.append({"check": "export-hf of the imported MiniLM, loaded by BertModel.from_pretrained, vs the original",
                     "max_abs_diff_hidden": d, "ok": d < TOL_FP32})
@@ -133,18 +135,21 @@ def gpt2(a, results):
     sh(a.lmforge, "embed", "--checkpoint", run, "--input", inp, "--out", out, "--max-len", "128", "--threads",
        str(a.threads))
     emb = load_file(out)
-    r = compare_hidden(emb, ref.transformer, "GPT-2 export: lmforge hidden states vs transformers GPT2Model")
+    r = compare_hidden(emb, ref.transformer, "GPT-2 export: lmforge hidden states vs transformers GPT2Model", False)
     r.pop("max_abs_diff_pooled"), r.pop("min_cosine")
     r["ok"] = r["max_abs_diff_hidden"] < TOL_FP32
     results.append(r)
     # The next-token loss of one text through both: eval-lm's one-window score against GPT2LMHeadModel.
+    # The first line embed did not truncate (its row ends in eos, inside --max-len).
+    k = next(i for i in range(len(lines)) if emb["mask"][i].sum() < 128)
     text = os.path.join(a.work, "one.txt")
-    open(text, "w", encoding="utf-8").write(lines[0] + "\n")
-    ev = json.loads(sh(a.lmforge, "eval-lm", "--checkpoint", run, "--data", text, "--json", "--context", "128",
-                       "--threads", str(a.threads)).strip().splitlines()[-1])
+    open(text, "w", encoding="utf-8").write(lines[k] + "\n")
+    out = sh(a.lmforge, "eval-lm", "--checkpoint", run, "--data", text, "--json", "--context", "128", "--precision", "fp32",
+             "--threads", str(a.threads))
+    ev = json.loads(out[out.find("{"):])
     # eval-lm scores [eos] + the line's tokens + eos (a line ends with eos); embed's row 0 holds the
-    # same ids ([eos] A [eos]).
-    row = torch.from_numpy(emb["ids"][0][emb["mask"][0]]).unsqueeze(0)
+    # same ids ([eos] A [eos]) in row k.
+    row = torch.from_numpy(emb["ids"][k][emb["mask"][k]]).unsqueeze(0)
     with torch.no_grad():
         logits = ref(input_ids=row).logits.float()
     nll = torch.nn.functional.cross_entropy(logits[0, :-1], row[0, 1:], reduction="sum").item()

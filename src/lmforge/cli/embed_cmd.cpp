@@ -1,6 +1,6 @@
 // `lmforge embed --checkpoint RUN --input FILE --out OUT.safetensors [--pairs] [--pool mean|cls]
 //  [--normalize] [--max-len N]`: runs a trained (or imported) model over lines of text and writes
-// what it computes: the token ids, the final hidden states, the mask of real tokens and one pooled
+// what it computes: the token ids and segment (token type) ids, the final hidden states, the mask of real tokens and one pooled
 // vector per line, as a safetensors file that numpy/PyTorch read directly.
 //
 // Why: sentence embeddings are what encoders such as all-MiniLM-L6-v2 are used for (mean pooling
@@ -77,6 +77,7 @@ int run_embed(const EmbedArgs& a) {
   for (const auto& x : xs) longest = std::max(longest, x.ids.size());
   const int64_t N = static_cast<int64_t>(xs.size()), L = static_cast<int64_t>(longest), D = m.config().d_model;
   at::Tensor ids = at::full({N, L}, pad, at::kLong), mask = at::zeros({N, L}, at::kBool);
+  at::Tensor segments = at::zeros({N, L}, at::kLong);
   at::Tensor hidden = at::zeros({N, L, D}), pooled = at::zeros({N, D});
   std::vector<size_t> order(xs.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -93,10 +94,11 @@ int run_embed(const EmbedArgs& a) {
     const int64_t l = h.size(1), lo = static_cast<int64_t>(b), hi = static_cast<int64_t>(e);
     ids.slice(0, lo, hi).slice(1, 0, l).copy_(t.ids);
     mask.slice(0, lo, hi).slice(1, 0, l).copy_(t.key_padding);
+    segments.slice(0, lo, hi).slice(1, 0, l).copy_(t.segments);
     hidden.slice(0, lo, hi).slice(1, 0, l).copy_(h * real);
     pooled.slice(0, lo, hi).copy_(p);
   }
-  const WrittenFile w = write_safetensors(a.out, {{"ids", ids}, {"mask", mask}, {"hidden", hidden}, {"pooled", pooled}},
+  const WrittenFile w = write_safetensors(a.out, {{"ids", ids}, {"mask", mask}, {"segments", segments}, {"hidden", hidden}, {"pooled", pooled}},
                                           {{"format", "pt"}, {"pool", a.pool}, {"normalize", a.normalize ? "1" : "0"}});
   if (a.json) {
     std::cout << nlohmann::json{{"out", a.out}, {"examples", N}, {"max_tokens", L}, {"d_model", D}, {"bytes", w.bytes}}.dump()
@@ -112,7 +114,7 @@ const bool kRegistered = register_subcommand(
       auto a = std::make_shared<EmbedArgs>();
       app.add_option("--checkpoint", a->checkpoint, "run directory or checkpoint folder")->required();
       app.add_option("--input", a->input, "text file, one input per line")->required();
-      app.add_option("--out", a->out, "output .safetensors (ids, mask, hidden, pooled)")->required();
+      app.add_option("--out", a->out, "output .safetensors (ids, mask, segments, hidden, pooled)")->required();
       app.add_flag("--pairs", a->pairs, "each line is 'first<TAB>second', encoded as a sentence pair");
       app.add_option("--pool", a->pool, "pooled vector: mean over real tokens, or cls (the first token)");
       app.add_flag("--normalize", a->normalize, "L2-normalise the pooled vectors (sentence-transformers' Normalize)");
