@@ -1,4 +1,4 @@
-// safetensors files against the reference implementation (Python's `safetensors` 0.5, Rust inside,
+// safetensors files against the reference implementation (Python's `safetensors`, 0.8 as pinned, 0.5 too; Rust inside,
 // from the peers environment: scripts/setup-peers.sh --light; skipped when it is not installed):
 // what we write, it reads byte for byte; what it writes, we read byte for byte; a checkpoint's
 // model.safetensors opens in it with every tensor.
@@ -73,12 +73,17 @@ TEST(SafetensorsPeer, TheReferenceReadsOurFilesAndWeReadItsFiles) {
   for (const auto& [name, t] : ours) spec[name] = {j["tensors"][name][0], t.sizes().vec(), hex(t)};
   test::write_text(d / "spec.json", spec.dump());
   run_py(python, d,
-         "import json, sys\n"
-         "from safetensors import serialize_file\n"
+         "import ctypes, json, sys\n"
+         "import safetensors\n"
          "spec = json.load(open(sys.argv[1]))\n"
          "names = {'F64': 'float64', 'F32': 'float32', 'BF16': 'bfloat16', 'F16': 'float16', 'I64': 'int64', 'U8': 'uint8', 'BOOL': 'bool'}\n"
-         "serialize_file({n: {'dtype': names[v[0]], 'shape': v[1], 'data': bytes.fromhex(v[2])} for n, v in spec.items()},"
-         " sys.argv[2], metadata={'by': 'reference'})\n",
+         "raw = {n: bytes.fromhex(v[2]) for n, v in spec.items()}\n"
+         "if hasattr(safetensors, 'TensorSpec'):  # 0.8: raw pointers (the buffers outlive the call)\n"
+         "    bufs = {n: ctypes.create_string_buffer(b, max(1, len(b))) for n, b in raw.items()}\n"
+         "    d = {n: safetensors.TensorSpec(dtype=names[v[0]], shape=v[1], data_ptr=ctypes.addressof(bufs[n]), data_len=len(raw[n])) for n, v in spec.items()}\n"
+         "else:  # 0.5: dicts of bytes\n"
+         "    d = {n: {'dtype': names[v[0]], 'shape': v[1], 'data': raw[n]} for n, v in spec.items()}\n"
+         "safetensors.serialize_file(d, sys.argv[2], metadata={'by': 'reference'})\n",
          "'" + d / "spec.json" + "' '" + d / "theirs.safetensors" + "'");
   const auto theirs = read_safetensors(d / "theirs.safetensors");
   ASSERT_EQ(theirs.size(), ours.size());
