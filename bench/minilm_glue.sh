@@ -55,7 +55,7 @@ for t in tasks:
         continue
     j = json.load(open(p))
     dev = next(iter(j["dev"].values())) if len(j["dev"]) == 1 else j["dev"].get(t, {})
-    score = ", ".join(f"{k} {100 * v:.1f}" if abs(v) <= 1 else f"{k} {v:.1f}" for k, v in dev.items())
+    score = ", ".join(f"{k} {v:.1f}" for k, v in dev.items())  # lmforge glue reports percent
     tr = j["training"].get(t, {})
     print(f"| {t} | {budget.get(t, 'all x 3')} | {score} | {published.get(t, '-')} | "
           f"{tr.get('train_seconds', float('nan')):.0f} | {tr.get('tokens_per_s', float('nan')):.0f} |")
