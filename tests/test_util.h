@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "lmforge/bench/suite.h"
+
 namespace lmforge::test {
 
 // A fresh folder under the system temp dir, removed when the object dies.
@@ -90,13 +92,7 @@ std::string error_of(F&& f) {
 
 // The python of the peers environment (scripts/setup-peers.sh: $LMFORGE_PEERS, default
 // ~/.cache/lmforge/peers), or "" (the test should GTEST_SKIP) when it is not installed.
-inline std::string peers_python() {
-  const char* env = std::getenv("LMFORGE_PEERS");
-  const char* home = std::getenv("HOME");
-  const std::string dir = env && *env ? env : std::string(home ? home : "/root") + "/.cache/lmforge/peers";
-  const std::string py = dir + "/bin/python";
-  return std::filesystem::exists(py) ? py : "";
-}
+inline std::string peers_python() { return peers_env_python(); }
 
 // A file of ../shared/data, or "" (the test should GTEST_SKIP) when absent.
 inline std::string shared_data(const std::string& rel) {

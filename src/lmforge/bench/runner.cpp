@@ -310,10 +310,7 @@ std::vector<std::string> peer_pythons() {
     out.push_back(one);
   } else {
     out.push_back("/usr/bin/python3");
-    const char* env = std::getenv("LMFORGE_PEERS");
-    const char* home = std::getenv("HOME");
-    const fs::path venv = env && *env ? fs::path(env) : fs::path(home && *home ? home : "/root") / ".cache/lmforge/peers";
-    if (fs::exists(venv / "bin/python")) out.push_back((venv / "bin/python").string());
+    if (const std::string venv = peers_env_python(); !venv.empty()) out.push_back(venv);
   }
   return out;
 }

@@ -2,6 +2,7 @@
 #include "lmforge/bench/suite.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -226,6 +227,14 @@ std::vector<std::string> budget_overrides(const SuiteBudget& b, const toml::tabl
   if (b.suite_minutes > 0) cap(b.suite_minutes / static_cast<double>(std::max<size_t>(1, n_models)));
   if (minutes > 0) out.push_back(str("train.max_minutes=", minutes));
   return out;
+}
+
+std::string peers_env_python() {
+  const char* env = std::getenv("LMFORGE_PEERS");
+  const char* home = std::getenv("HOME");
+  const std::filesystem::path py = std::filesystem::path(env && *env ? env : std::string(home && *home ? home : "/root") +
+                                                                                "/.cache/lmforge/peers") / "bin/python";
+  return std::filesystem::exists(py) ? py.string() : "";
 }
 
 }  // namespace lmforge

@@ -501,7 +501,7 @@ void html_kernel_table(std::ostringstream& os, const json& res) {
     std::string peer = text(x, "peer");
     if (!text(x, "peer_skipped").empty()) peer = "skipped: " + text(x, "peer_skipped");
     if (!text(x, "peer_error").empty()) peer = "error: " + text(x, "peer_error");
-    if (!every_peer_fb(x).empty()) peer += " (fwd+bwd ms: " + every_peer_fb(x) + ")";
+    if (const std::string each = every_peer_fb(x); !each.empty()) peer += " (fwd+bwd ms: " + each + ")";
     os << "<tr>" << tcell(text(x, "op")) << tcell(text(x, "shape")) << tcell(text(x, "dtype")) << tcell(text(x, "isa"))
        << cell(num(x, "seq_len"), fixed(num(x, "seq_len"), 0)) << cell(num(x, "ms"), fixed(num(x, "ms"), 3))
        << cell(num(x, "ref_ms"), fixed(num(x, "ref_ms"), 3)) << cell(num(x, "speedup"), fixed(num(x, "speedup"), 2))
