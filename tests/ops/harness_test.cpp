@@ -97,7 +97,7 @@ TEST(OpHarness, ErrorShare) {
 }
 
 TEST(Isa, NamesRoundTrip) {
-  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::amx}) EXPECT_EQ(parse_isa(isa_name(i)), i);
+  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx}) EXPECT_EQ(parse_isa(isa_name(i)), i);
   EXPECT_THROW(parse_isa("sse9"), UserError);
 }
 
@@ -114,7 +114,7 @@ TEST(Isa, ScopedOverrideAndEnv) {
   EXPECT_THROW(active_isa(), UserError);
   ::unsetenv("LMFORGE_ISA");
   EXPECT_EQ(active_isa(), detected_isa());
-  for (Isa i : {Isa::avx2, Isa::avx512, Isa::amx})
+  for (Isa i : {Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
     if (!isa_supported(i)) {
       EXPECT_THROW(ScopedIsa{i}, UserError);
     }
@@ -123,6 +123,7 @@ TEST(Isa, ScopedOverrideAndEnv) {
 TEST(CpuFeatures, ConsistentWithIsa) {
   const CpuFeatures& f = cpu_features();
   EXPECT_EQ(isa_supported(Isa::avx512), f.has_avx512());
+  EXPECT_EQ(isa_supported(Isa::avx512bf16), f.has_avx512() && f.avx512bf16);
   EXPECT_FALSE(cpu_features_string().empty());
   if (f.has_amx()) {
     EXPECT_TRUE(request_amx_permission());

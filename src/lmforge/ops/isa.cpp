@@ -17,15 +17,16 @@ const char* isa_name(Isa isa) {
     case Isa::ref: return "ref";
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
+    case Isa::avx512bf16: return "avx512bf16";
     case Isa::amx: return "amx";
   }
   return "?";
 }
 
 Isa parse_isa(const std::string& name, const std::string& where) {
-  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::amx})
+  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
     if (name == isa_name(i)) return i;
-  throw UserError(str(where, ": unknown instruction set '", name, "' (expected ref, avx2, avx512 or amx)"));
+  throw UserError(str(where, ": unknown instruction set '", name, "' (expected ref, avx2, avx512, avx512bf16 or amx)"));
 }
 
 bool isa_supported(Isa isa) {
@@ -34,6 +35,7 @@ bool isa_supported(Isa isa) {
     case Isa::ref: return true;
     case Isa::avx2: return f.has_avx2();
     case Isa::avx512: return f.has_avx512();
+    case Isa::avx512bf16: return f.has_avx512() && f.avx512bf16;
     case Isa::amx: return f.has_amx() && request_amx_permission();
   }
   return false;
@@ -41,7 +43,7 @@ bool isa_supported(Isa isa) {
 
 Isa detected_isa() {
   static const Isa best = [] {
-    for (Isa i : {Isa::amx, Isa::avx512, Isa::avx2})
+    for (Isa i : {Isa::amx, Isa::avx512bf16, Isa::avx512, Isa::avx2})
       if (isa_supported(i)) return i;
     return Isa::ref;
   }();
@@ -50,7 +52,7 @@ Isa detected_isa() {
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> v;
-  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::amx})
+  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
     if (isa_supported(i)) v.push_back(i);
   return v;
 }
