@@ -10,6 +10,8 @@ case whose op it knows, times the same work written the way the papers' PyTorch 
                     exceed --max-gb (default 8) is skipped
   banded_attn       softmax attention with the band (and routing-group, causal) mask over the full
                     L x L scores, the obvious PyTorch local attention
+  flash_attention   the better of softmax attention over the masked L x L scores and, under PyTorch 2.x,
+                    F.scaled_dot_product_attention (its fused CPU flash kernel), per pass
   linear_xent       F.linear then F.cross_entropy(reduction="sum", ignore_index=-100)
   monarch           fly's two-bmm Monarch layer (bench/peers/monarch_peer.py); linear: F.linear
   hyena             safari's Hyena operator, order 2 (bench/peers/fftconv_peer.py HyenaOperator), the
@@ -91,6 +93,26 @@ def case_banded(s, dt):
         scores = torch.matmul(q, k.transpose(1, 2)) / math.sqrt(d)
         return torch.matmul(scores.masked_fill(~mask, float("-inf")).softmax(-1), v)
     return attn, [q, k, v]
+
+
+def case_flash_attention(s, dt):
+    B, H, L, d = s["B"], s["H"], s["L"], s["d"]
+    S = s.get("S", L)
+    causal = not s.get("bidir")
+    q = torch.randn(B, H, L, d).to(dt)
+    k, v = (torch.randn(B, H, S, d).to(dt) for _ in range(2))
+    hidden = torch.arange(S)[None, :] > torch.arange(S - L, S)[:, None] if causal else None
+
+    def masked(q, k, v):
+        scores = torch.matmul(q * (1.0 / math.sqrt(d)), k.transpose(-2, -1))
+        if hidden is not None:
+            scores = scores.masked_fill(hidden, float("-inf"))
+        return torch.matmul(scores.softmax(-1), v)
+    variants = [(masked, [q, k, v], "masked softmax attention")]
+    if hasattr(F, "scaled_dot_product_attention") and L == S:
+        variants.append((lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal), [q, k, v],
+                         "F.scaled_dot_product_attention"))
+    return variants
 
 
 def case_linear_xent(s, dt):
@@ -186,6 +208,8 @@ def main():
                 variants = case_linear_attention(s, dt, a.max_gb)
             elif op == "banded_attn":
                 variants = [(*case_banded(s, dt), "masked full softmax attention")]
+            elif op == "flash_attention":
+                variants = case_flash_attention(s, dt)
             elif op == "linear_xent":
                 variants = [(*case_linear_xent(s, dt), "F.linear + F.cross_entropy")]
             elif op == "monarch":

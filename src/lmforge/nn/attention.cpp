@@ -3,30 +3,37 @@
 #include <cmath>
 
 #include "lmforge/nn/positions.h"
+#include "lmforge/ops/flash_attn/op.h"
 
 namespace lmforge {
 
 at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                              int64_t window, const at::Tensor& bias, const at::Tensor& key_padding,
                              double dropout, bool training) {
-  const int64_t L = q.size(2), S = k.size(2);
   // Scale q (L x Dh) rather than the scores (L x S): fewer multiplies.
   at::Tensor scores = at::matmul(q * (1.0 / std::sqrt(static_cast<double>(q.size(3)))), k.transpose(-2, -1));
   if (bias.defined()) scores = scores + bias.to(scores.scalar_type());
-  if (causal || window > 0 || key_padding.defined()) {
-    auto opts = at::TensorOptions().dtype(at::kLong).device(q.device());
-    at::Tensor qi = at::arange(S - L, S, opts).unsqueeze(1), kj = at::arange(0, S, opts).unsqueeze(0);
-    at::Tensor masked = at::zeros({L, S}, opts.dtype(at::kBool));
-    if (causal) masked = masked | (kj > qi);
-    if (window > 0) masked = masked | (kj <= qi - window) | (!causal ? (kj >= qi + window) : at::zeros_like(masked));
-    at::Tensor m = masked.view({1, 1, L, S});
-    if (key_padding.defined()) m = m | key_padding.logical_not().view({-1, 1, 1, S});
-    scores = scores.masked_fill(m, -std::numeric_limits<float>::infinity());
-  }
+  at::Tensor hidden = attention_hidden_mask(q.size(2), k.size(2), causal, window, key_padding, q.device());
+  if (hidden.defined()) scores = scores.masked_fill(hidden, -std::numeric_limits<float>::infinity());
   at::Tensor p = at::softmax(scores, -1);
   if (key_padding.defined()) p = p.nan_to_num(0.0);  // rows with no visible key
   if (dropout > 0 && training) p = at::dropout(p, dropout, true);
   return at::matmul(p, v);
+}
+
+at::Tensor Attention::core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                           const at::Tensor& key_padding) const {
+  const bool dropout = opt_.attn_dropout > 0 && is_training();
+  if (opt_.core == "flash" && !dropout) {
+    FlashAttentionOptions fo;
+    fo.causal = causal, fo.window = opt_.window, fo.key_padding = key_padding;
+    if (alibi_slopes_.defined()) fo.alibi_slopes = alibi_slopes_;
+    return flash_attention(q, k, v, fo);
+  }
+  at::Tensor bias;
+  const int64_t L = q.size(2), S = k.size(2);
+  if (alibi_slopes_.defined()) bias = alibi_bias(alibi_slopes_, L, S, S - L, causal);
+  return softmax_attention(q, k, v, causal, opt_.window, bias, key_padding, opt_.attn_dropout, is_training());
 }
 
 Attention::Attention(const AttentionOptions& o, const LayerContext& c) : opt_(o), lc_(c) {
@@ -34,6 +41,8 @@ Attention::Attention(const AttentionOptions& o, const LayerContext& c) : opt_(o)
   LMF_REQUIRE(o.head_dim > 0 || c.d_model % o.n_heads == 0, ConfigError, "attention: d_model ", c.d_model,
               " is not divisible by n_heads ", o.n_heads, " (set head_dim)");
   LMF_REQUIRE(o.window >= 0, ConfigError, "attention.window must be >= 0");
+  LMF_REQUIRE(o.core == "flash" || o.core == "aten", ConfigError, "attention.core must be \"flash\" or \"aten\", got \"",
+              o.core, "\"");
   dh_ = o.head_dim > 0 ? o.head_dim : c.d_model / o.n_heads;
   LMF_REQUIRE(c.position != "rope" || dh_ % 2 == 0, ConfigError, "rope needs an even head_dim, got ", dh_);
   const int64_t inner = dh_ * o.n_heads;
@@ -60,10 +69,7 @@ at::Tensor Attention::attend(const at::Tensor& x, const at::Tensor& k_past, cons
       q = apply_rope(q, 0, opt_.rope_base);
       k = apply_rope(k, 0, opt_.rope_base);
     }
-    at::Tensor bias;
-    if (alibi_slopes_.defined()) bias = alibi_bias(alibi_slopes_, Lp, Lp, 0, ctx.causal);
-    at::Tensor y = softmax_attention(q, k, v, ctx.causal, opt_.window, bias, ctx.key_padding, opt_.attn_dropout,
-                                     is_training());
+    at::Tensor y = core(q, k, v, ctx.causal, ctx.key_padding);
     y = y.transpose(1, 2).reshape({Bp * Lp, H * dh_}).index_select(0, idx);
     return out_->forward(y).unsqueeze(0);
   }
@@ -79,11 +85,7 @@ at::Tensor Attention::attend(const at::Tensor& x, const at::Tensor& k_past, cons
     v = at::cat({v_past, v}, 2);
   }
   if (k_all) *k_all = k, *v_all = v;
-  const int64_t S = k.size(2);
-  at::Tensor bias;
-  if (alibi_slopes_.defined()) bias = alibi_bias(alibi_slopes_, L, S, S - L, ctx.causal);
-  at::Tensor y = softmax_attention(q, k, v, ctx.causal, opt_.window, bias, ctx.key_padding, opt_.attn_dropout,
-                                   is_training());
+  at::Tensor y = core(q, k, v, ctx.causal, ctx.key_padding);
   return out_->forward(y.transpose(1, 2).reshape({B, L, H * dh_}));
 }
 

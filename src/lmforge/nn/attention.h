@@ -17,6 +17,7 @@ struct AttentionOptions {
   double attn_dropout = 0.0;
   double rope_base = 10000.0;
   int64_t window = 0;  // 0: full attention; else local attention over the last `window` keys
+  std::string core = "flash";  // "flash": ops/flash_attn (tiled, O(L) memory); "aten": the L x L scores
   template <class V>
   void visit(V& v) {
     v("n_heads", n_heads, "number of attention heads");
@@ -26,10 +27,12 @@ struct AttentionOptions {
     v("attn_dropout", attn_dropout, "dropout on the attention probabilities");
     v("rope_base", rope_base, "RoPE frequency base (position = \"rope\")");
     v("window", window, "sliding-window size for local attention; 0 = full");
+    v("core", core, "\"flash\" (tiled CPU kernel, no L x L matrix; dropout falls back to aten) or \"aten\" (L x L scores)");
   }
 };
 
-// The attention core on (B, H, L, Dh) queries and (B, H, S, Dh) keys/values; the queries are the
+// The ATen attention core (the L x L scores; the oracle of ops/flash_attn, and the path with dropout)
+// on (B, H, L, Dh) queries and (B, H, S, Dh) keys/values; the queries are the
 // last L of the S positions. `bias` is (H, L, S) or undefined; `key_padding` (B, S) bool or undefined.
 at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                              int64_t window, const at::Tensor& bias, const at::Tensor& key_padding,
@@ -45,6 +48,10 @@ class Attention : public Mixer {
   MixerCapabilities capabilities() const override;
 
  private:
+  // q (B, H, L, Dh), k and v (B, H, S, Dh) -> (B, H, L, Dh): flash_attention, or the ATen core
+  // when attention.core = "aten" or dropout is active.
+  at::Tensor core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                  const at::Tensor& key_padding) const;
   at::Tensor attend(const at::Tensor& x, const at::Tensor& k_past, const at::Tensor& v_past, ForwardContext& ctx,
                     at::Tensor* k_all, at::Tensor* v_all);
   AttentionOptions opt_;

@@ -1,0 +1,150 @@
+// Flash-attention kernels with AVX-512 (float): a register-blocked GEMM micro-kernel (up to 4 rows x
+// 64 columns of C in 16 zmm accumulators, one broadcast of A and up to 4 loads of B per step of the
+// inner dimension, masked tails), and the masking and exponentials of the online softmax 16 lanes
+// at a time. The tiled algorithm is driver.inc's.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "lmforge/ops/flash_attn/kernel.h"
+
+namespace lmforge {
+namespace fak {
+namespace {
+
+#include "lmforge/ops/flash_attn/driver.inc"
+
+inline __mmask16 tail_mask(int64_t remaining) {
+  return remaining >= 16 ? __mmask16(0xFFFF) : remaining <= 0 ? __mmask16(0) : __mmask16((1u << remaining) - 1);
+}
+
+// exp(x) for x <= 0 (softmax arguments): n = round(x / ln 2), r = x - n ln 2 in two parts
+// (Cody-Waite), e^r by its degree-6 Taylor polynomial (|r| <= ln2/2: relative error < 2e-7),
+// times 2^n by scalef. Below -87.3 (where float exp underflows) and for -inf the result is exactly 0.
+inline __m512 exp_ps(__m512 x) {
+  const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
+  x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps(1.f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  return _mm512_maskz_mov_ps(live, _mm512_scalef_ps(p, n));
+}
+
+template <int R, int NV>
+void micro(int64_t kb, const float* A, int64_t rsa, int64_t csa, const float* B, int64_t ldb, float* C, int64_t ldc,
+           int64_t nb, bool accumulate) {
+  __mmask16 m[NV];
+  for (int v = 0; v < NV; ++v) m[v] = tail_mask(nb - 16 * v);
+  __m512 c[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) c[r][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kb; ++p) {
+    const float* b = B + p * ldb;
+    __m512 bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(m[v], b + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * rsa + p * csa]);
+      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(a, bv[v], c[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float* out = C + r * ldc + 16 * v;
+      __m512 x = c[r][v];
+      if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], out));
+      _mm512_mask_storeu_ps(out, m[v], x);
+    }
+}
+
+using Micro = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, int64_t, bool);
+
+template <int R>
+Micro pick_nv(int nv) {
+  switch (nv) {
+    case 1: return micro<R, 1>;
+    case 2: return micro<R, 2>;
+    case 3: return micro<R, 3>;
+    default: return micro<R, 4>;
+  }
+}
+
+Micro pick(int rows, int nv) {
+  switch (rows) {
+    case 1: return pick_nv<1>(nv);
+    case 2: return pick_nv<2>(nv);
+    case 3: return pick_nv<3>(nv);
+    default: return pick_nv<4>(nv);
+  }
+}
+
+struct Avx512 {
+  static void gemm(int64_t m, int64_t n, int64_t k, const float* A, int64_t rsa, int64_t csa, const float* B,
+                   int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      const int64_t nb = std::min<int64_t>(64, n - j0);
+      const int nv = static_cast<int>((nb + 15) / 16);
+      for (int64_t i0 = 0; i0 < m; i0 += 4) {
+        const int rows = static_cast<int>(std::min<int64_t>(4, m - i0));
+        pick(rows, nv)(k, A + i0 * rsa, rsa, csa, B + j0, ldb, C + i0 * ldc + j0, ldc, nb, accumulate);
+      }
+    }
+  }
+
+  static float mask_row(float* s, int64_t n, int64_t j0, int64_t lo, int64_t hi, const uint8_t* pad, float scale,
+                        float slope, int64_t qp) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 vscale = _mm512_set1_ps(scale), vslope = _mm512_set1_ps(slope), ninf = _mm512_set1_ps(neg_inf<float>());
+    const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo)), vhi = _mm512_set1_epi32(static_cast<int>(hi));
+    const __m512i vqp = _mm512_set1_epi32(static_cast<int>(qp));
+    __m512 vmax = ninf;
+    for (int64_t c = 0; c < n; c += 16) {
+      const __mmask16 m = tail_mask(n - c);
+      const __m512i j = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(j0 + c)), lane);
+      __mmask16 vis = m & _mm512_cmpge_epi32_mask(j, vlo) & _mm512_cmplt_epi32_mask(j, vhi);
+      if (pad) {
+        const __m128i pv = _mm_maskz_loadu_epi8(m, pad + c);
+        vis &= _mm_test_epi8_mask(pv, pv);
+      }
+      __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + c), vscale);
+      if (slope != 0.f) {
+        const __m512 dist = _mm512_cvtepi32_ps(_mm512_abs_epi32(_mm512_sub_epi32(vqp, j)));
+        x = _mm512_sub_ps(x, _mm512_mul_ps(vslope, dist));  // rounded like the reference's bias
+      }
+      x = _mm512_mask_blend_ps(vis, ninf, x);
+      _mm512_mask_storeu_ps(s + c, m, x);
+      vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+    }
+    return _mm512_reduce_max_ps(vmax);
+  }
+
+  static float exp_row(float* s, int64_t n, float shift) {
+    const __m512 vshift = _mm512_set1_ps(shift);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 16) {
+      const __mmask16 m = tail_mask(n - c);
+      const __m512 e = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + c), vshift)));
+      _mm512_mask_storeu_ps(s + c, m, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+  }
+};
+
+}  // namespace
+
+void fa_fwd_avx512_f32(const FaArgs& a, int64_t b0, int64_t b1) { fwd_slices<float, Avx512>(a, b0, b1); }
+void fa_bwd_avx512_f32(const FaArgs& a, int64_t b0, int64_t b1) { bwd_slices<float, Avx512>(a, b0, b1); }
+
+}  // namespace fak
+}  // namespace lmforge
