@@ -2,10 +2,16 @@
 // 64 columns of C in 16 zmm accumulators, one broadcast of A and up to 4 loads of B per step of the
 // inner dimension, masked tails), and the masking and exponentials of the online softmax 16 lanes
 // at a time. The tiled algorithm is driver.inc's.
+// The AVX-512-BF16 variant (bf16 inputs where the CPU has avx512_bf16: the AMD EPYC machines, and
+// the AMX ones) keeps everything but the GEMMs in fp32; each GEMM rounds its operands to bf16
+// (exact for q, k, v, which came in as bf16; P and dS are rounded, as flash attention does on GPUs),
+// packs them in pairs along the inner dimension and multiplies with VDPBF16PS, twice the products
+// per instruction of fp32 FMA, accumulating in fp32. Called only when Isa::avx512bf16 is active.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -141,8 +147,135 @@ struct Avx512 {
   }
 };
 
+// fp32 -> bf16 bits, round to nearest even (the inputs are finite).
+inline uint32_t bf16_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+// Pair packing of a k x n fp32 matrix (rows p at src + p * ld, contiguous in j) into
+// out[pp * n + j] = (bf16 x[2pp+1, j] << 16) | bf16 x[2pp, j], rounding to nearest even; an odd k pads
+// with 0. This is the VNNI layout VDPBF16PS multiplies.
+void pack_pairs(const float* src, int64_t k, int64_t n, int64_t ld, uint32_t* out) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t pp = 0; pp < (k + 1) / 2; ++pp) {
+    const float* r0 = src + 2 * pp * ld;
+    const float* r1 = 2 * pp + 1 < k ? r0 + ld : nullptr;
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 mk = tail_mask(n - j);
+      const __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mk, r0 + j));
+      const __m256i hi = (__m256i)_mm512_cvtneps_pbh(r1 ? _mm512_maskz_loadu_ps(mk, r1 + j) : zero);
+      const __m512i w = _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+      _mm512_mask_storeu_epi32(out + pp * n + j, mk, w);
+    }
+  }
+}
+
+// Rows of m x k fp32 (row i at src + i * ld, contiguous in p) to bf16 rows of kp pairs
+// (out[i * kp + pp]); the pairs of a contiguous row are its bf16 values in order.
+void pack_rows(const float* src, int64_t m, int64_t k, int64_t ld, uint32_t* out) {
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t i = 0; i < m; ++i) {
+    uint16_t* o = reinterpret_cast<uint16_t*>(out + i * kp);
+    for (int64_t p = 0; p < 2 * kp; p += 16) {
+      const __mmask16 mk = tail_mask(k - p);
+      const __m256i h = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mk, src + i * ld + p));
+      _mm256_mask_storeu_epi16(o + p, tail_mask(2 * kp - p), h);
+    }
+  }
+}
+
+// C (R x 16 NV) (+)= A B with A's pair (r, p) at A[r * ars + p * aps] and B pair-packed (ldb per pair row).
+template <int R, int NV>
+void micro_bf16(int64_t kp, const uint32_t* A, int64_t ars, int64_t aps, const uint32_t* B, int64_t ldb, float* C,
+                int64_t ldc, int64_t nb, bool accumulate) {
+  __mmask16 m[NV];
+  for (int v = 0; v < NV; ++v) m[v] = tail_mask(nb - 16 * v);
+  __m512 c[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) c[r][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kp; ++p) {
+    const uint32_t* b = B + p * ldb;
+    __m512i bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_epi32(m[v], b + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m512i a = _mm512_set1_epi32(static_cast<int>(A[r * ars + p * aps]));
+      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], (__m512bh)a, (__m512bh)bv[v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float* out = C + r * ldc + 16 * v;
+      __m512 x = c[r][v];
+      if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], out));
+      _mm512_mask_storeu_ps(out, m[v], x);
+    }
+}
+
+using MicroBf16 = void (*)(int64_t, const uint32_t*, int64_t, int64_t, const uint32_t*, int64_t, float*, int64_t,
+                           int64_t, bool);
+
+template <int R>
+MicroBf16 pick_bf16_nv(int nv) {
+  switch (nv) {
+    case 1: return micro_bf16<R, 1>;
+    case 2: return micro_bf16<R, 2>;
+    case 3: return micro_bf16<R, 3>;
+    default: return micro_bf16<R, 4>;
+  }
+}
+
+MicroBf16 pick_bf16(int rows, int nv) {
+  switch (rows) {
+    case 1: return pick_bf16_nv<1>(nv);
+    case 2: return pick_bf16_nv<2>(nv);
+    case 3: return pick_bf16_nv<3>(nv);
+    default: return pick_bf16_nv<4>(nv);
+  }
+}
+
+struct Avx512Bf16 : Avx512 {
+  // Packs A and B in bf16 pairs along k (vectorised both when A's rows are contiguous, csa = 1, and
+  // when its columns are, rsa = 1: the transposed P^T and dS^T of the backward), then runs the
+  // VDPBF16PS micro-kernel. Packing is O(mk + kn) against O(mnk) products (1/64 at 64 x 64 tiles).
+  static void gemm(int64_t m, int64_t n, int64_t k, const float* A, int64_t rsa, int64_t csa, const float* B,
+                   int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+    thread_local std::vector<uint32_t> ap, bp;
+    const int64_t kp = (k + 1) / 2;
+    ap.resize(m * kp);
+    bp.resize(kp * n);
+    int64_t ars, aps;
+    if (csa == 1) {
+      pack_rows(A, m, k, rsa, ap.data());
+      ars = kp, aps = 1;
+    } else if (rsa == 1) {
+      pack_pairs(A, k, m, csa, ap.data());  // A^T is k x m with contiguous rows
+      ars = 1, aps = m;
+    } else {
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t p = 0; p < 2 * kp; ++p)
+          reinterpret_cast<uint16_t*>(ap.data())[i * 2 * kp + p] =
+              p < k ? static_cast<uint16_t>(bf16_bits(A[i * rsa + p * csa])) : uint16_t(0);
+      ars = kp, aps = 1;
+    }
+    pack_pairs(B, k, n, ldb, bp.data());
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      const int64_t nb = std::min<int64_t>(64, n - j0);
+      const int nv = static_cast<int>((nb + 15) / 16);
+      for (int64_t i0 = 0; i0 < m; i0 += 4) {
+        const int rows = static_cast<int>(std::min<int64_t>(4, m - i0));
+        pick_bf16(rows, nv)(kp, ap.data() + i0 * ars, ars, aps, bp.data() + j0, n, C + i0 * ldc + j0, ldc, nb,
+                            accumulate);
+      }
+    }
+  }
+};
+
 }  // namespace
 
+void fa_fwd_avx512bf16_f32(const FaArgs& a, int64_t b0, int64_t b1) { fwd_slices<float, Avx512Bf16>(a, b0, b1); }
+void fa_bwd_avx512bf16_f32(const FaArgs& a, int64_t b0, int64_t b1) { bwd_slices<float, Avx512Bf16>(a, b0, b1); }
 void fa_fwd_avx512_f32(const FaArgs& a, int64_t b0, int64_t b1) { fwd_slices<float, Avx512>(a, b0, b1); }
 void fa_bwd_avx512_f32(const FaArgs& a, int64_t b0, int64_t b1) { bwd_slices<float, Avx512>(a, b0, b1); }
 

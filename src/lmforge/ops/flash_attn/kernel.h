@@ -1,6 +1,6 @@
 // Raw-pointer kernels of flash attention (op.h), one set per instruction set: *_generic (plain C++,
-// float and double) and *_avx512 (float; an AVX-512 register-blocked GEMM micro-kernel and a
-// vectorised exp). Each runs the (batch*head) slices [bh0, bh1) and is called from at::parallel_for.
+// float and double), *_avx512 (float; an AVX-512 register-blocked GEMM micro-kernel and a
+// vectorised exp) and *_avx512bf16 (the same with bf16 products: VDPBF16PS). Each runs the (batch*head) slices [bh0, bh1) and is called from at::parallel_for.
 // The tiled algorithm (shared by every ISA) is in driver.inc.
 #pragma once
 #include <cstdint>
@@ -36,6 +36,9 @@ void fa_fwd_generic_f64(const FaArgs&, int64_t, int64_t);
 void fa_bwd_generic_f64(const FaArgs&, int64_t, int64_t);
 void fa_fwd_avx512_f32(const FaArgs&, int64_t, int64_t);
 void fa_bwd_avx512_f32(const FaArgs&, int64_t, int64_t);
+// fp32 data, GEMMs on bf16-rounded operands with VDPBF16PS (for bf16 inputs; needs avx512_bf16).
+void fa_fwd_avx512bf16_f32(const FaArgs&, int64_t, int64_t);
+void fa_bwd_avx512bf16_f32(const FaArgs&, int64_t, int64_t);
 
 }  // namespace fak
 }  // namespace lmforge

@@ -1,7 +1,8 @@
 // flash_attention as a torch::autograd::Function: forward and backward side by side, each one pass
 // over the (batch*head) slices (at::parallel_for), dispatching on active_isa(): avx512 and above ->
-// the AVX-512 fp32 kernel (bf16 widened on entry), avx2 -> the generic fp32 kernel, ref -> the oracle
-// through autograd; float64 always takes the generic kernel (finite differences).
+// the AVX-512 fp32 kernel; bf16 inputs (widened to fp32 on entry) under avx512bf16 and above -> the
+// same kernel with VDPBF16PS GEMMs; avx2 -> the generic fp32 kernel; ref -> the oracle through
+// autograd; float64 always takes the generic kernel (finite differences).
 // The kernels read q, k, v through strides (the mixer's views of its fused QKV projection need no
 // copy) and write y as (B, L, H, d) memory, returned as its (B, H, L, d) view, so the mixer's
 // transpose back to (B, L, H d) is free. Saved for backward: q, k, v and y in the working type and
@@ -26,8 +27,10 @@ using namespace fak;
 
 at::ScalarType work_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
-FaKernel pick(bool backward, at::ScalarType wt, Isa isa) {
+// bf16 inputs under avx512bf16 and above take the VDPBF16PS GEMMs (their operands are bf16 anyway).
+FaKernel pick(bool backward, at::ScalarType wt, bool bf16, Isa isa) {
   if (wt == at::kDouble) return backward ? fa_bwd_generic_f64 : fa_fwd_generic_f64;
+  if (bf16 && isa >= Isa::avx512bf16) return backward ? fa_bwd_avx512bf16_f32 : fa_fwd_avx512bf16_f32;
   if (isa >= Isa::avx512) return backward ? fa_bwd_avx512_f32 : fa_fwd_avx512_f32;
   return backward ? fa_bwd_generic_f32 : fa_fwd_generic_f32;
 }
@@ -64,7 +67,10 @@ struct FlashAttentionFn : public torch::autograd::Function<FlashAttentionFn> {
     a.B = B, a.H = H, a.L = L, a.S = S, a.D = D, a.causal = causal, a.window = window, a.scale = scale;
     set_masks(a, slopes, key_padding);
     a.q = view_of(q), a.k = view_of(k), a.v = view_of(v), a.y = view_of(y), a.lse = lse.data_ptr<float>();
-    run(pick(false, wt, static_cast<Isa>(isa)), a);
+    const bool bf16 = q0.scalar_type() == at::kBFloat16 && k0.scalar_type() == at::kBFloat16 &&
+                      v0.scalar_type() == at::kBFloat16;
+    run(pick(false, wt, bf16, static_cast<Isa>(isa)), a);
+    ctx->saved_data["bf16"] = bf16;
     ctx->saved_data["causal"] = causal;
     ctx->saved_data["window"] = window;
     ctx->saved_data["scale"] = scale;
@@ -89,7 +95,7 @@ struct FlashAttentionFn : public torch::autograd::Function<FlashAttentionFn> {
     a.q = view_of(q), a.k = view_of(k), a.v = view_of(v), a.y = view_of(y);
     a.lse = const_cast<float*>(lse.data_ptr<float>());
     a.g = view_of(g), a.dq = view_of(dq), a.dk = view_of(dk), a.dv = view_of(dv);
-    run(pick(true, wt, static_cast<Isa>(ctx->saved_data["isa"].toInt())), a);
+    run(pick(true, wt, ctx->saved_data["bf16"].toBool(), static_cast<Isa>(ctx->saved_data["isa"].toInt())), a);
     return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
