@@ -51,21 +51,21 @@ template <int R, int NV>
 void micro(int64_t kb, const float* A, int64_t rsa, int64_t csa, const float* B, int64_t ldb, float* C, int64_t ldc,
            int64_t nb, bool accumulate) {
   __mmask16 m[NV];
-  for (int v = 0; v < NV; ++v) m[v] = tail_mask(nb - 16 * v);
+  _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) m[v] = tail_mask(nb - 16 * v);
   __m512 c[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) c[r][v] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) c[r][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kb; ++p) {
     const float* b = B + p * ldb;
     __m512 bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(m[v], b + 16 * v);
-    for (int r = 0; r < R; ++r) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(m[v], b + 16 * v);
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
       const __m512 a = _mm512_set1_ps(A[r * rsa + p * csa]);
-      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(a, bv[v], c[r][v]);
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(a, bv[v], c[r][v]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) {
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
       float* out = C + r * ldc + 16 * v;
       __m512 x = c[r][v];
       if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], out));
@@ -191,21 +191,21 @@ template <int R, int NV>
 void micro_bf16(int64_t kp, const uint32_t* A, int64_t ars, int64_t aps, const uint32_t* B, int64_t ldb, float* C,
                 int64_t ldc, int64_t nb, bool accumulate) {
   __mmask16 m[NV];
-  for (int v = 0; v < NV; ++v) m[v] = tail_mask(nb - 16 * v);
+  _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) m[v] = tail_mask(nb - 16 * v);
   __m512 c[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) c[r][v] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) c[r][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kp; ++p) {
     const uint32_t* b = B + p * ldb;
     __m512i bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_epi32(m[v], b + 16 * v);
-    for (int r = 0; r < R; ++r) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_epi32(m[v], b + 16 * v);
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
       const __m512i a = _mm512_set1_epi32(static_cast<int>(A[r * ars + p * aps]));
-      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], (__m512bh)a, (__m512bh)bv[v]);
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], (__m512bh)a, (__m512bh)bv[v]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) {
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
       float* out = C + r * ldc + 16 * v;
       __m512 x = c[r][v];
       if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], out));
