@@ -116,5 +116,5 @@ TEST(FlashAttention, BadInputsAreClearErrors) {
   o.alibi_slopes = at::ones({3});
   EXPECT_NE(test::error_of<std::invalid_argument>([&] { flash_attention(q, k, k, o); }).find("alibi_slopes must be (H = 2)"), std::string::npos);
   toml::table t = parse_toml_string("vocab_size = 50\nd_model = 32\nn_layers = 1\n[block]\nattention = { core = \"fast\" }\n", "test");
-  EXPECT_NE(test::error_of<ConfigError>([&] { LanguageModel m(parse_model_config(&t, "model")); }).find("attention.core must be \"flash\" or \"aten\""), std::string::npos);
+  EXPECT_NE(test::error_of<ConfigError>([&] { LanguageModel m(parse_model_config(&t, "model")); }).find("attention.core must be \"auto\", \"flash\" or \"aten\""), std::string::npos);
 }

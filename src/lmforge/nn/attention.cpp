@@ -4,6 +4,7 @@
 
 #include "lmforge/nn/positions.h"
 #include "lmforge/ops/flash_attn/op.h"
+#include "lmforge/ops/isa.h"
 
 namespace lmforge {
 
@@ -24,7 +25,12 @@ at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at:
 at::Tensor Attention::core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                            const at::Tensor& key_padding) const {
   const bool dropout = opt_.attn_dropout > 0 && is_training();
-  if (opt_.core == "flash" && !dropout) {
+  // "auto": the flash kernel, except bf16 on AMX machines up to S = 2048 keys, where ATen's bf16
+  // matmuls (oneDNN on AMX tiles) beat its VDPBF16PS GEMMs and the L x S scores still fit
+  // (docs/BENCHMARKS.md, "Flash attention on CPU").
+  const bool amx_bf16 = q.scalar_type() == at::kBFloat16 && active_isa() >= Isa::amx && k.size(2) <= 2048;
+  const bool flash = opt_.core == "flash" || (opt_.core == "auto" && !amx_bf16);
+  if (flash && !dropout) {
     FlashAttentionOptions fo;
     fo.causal = causal, fo.window = opt_.window, fo.key_padding = key_padding;
     if (alibi_slopes_.defined()) fo.alibi_slopes = alibi_slopes_;
@@ -41,7 +47,8 @@ Attention::Attention(const AttentionOptions& o, const LayerContext& c) : opt_(o)
   LMF_REQUIRE(o.head_dim > 0 || c.d_model % o.n_heads == 0, ConfigError, "attention: d_model ", c.d_model,
               " is not divisible by n_heads ", o.n_heads, " (set head_dim)");
   LMF_REQUIRE(o.window >= 0, ConfigError, "attention.window must be >= 0");
-  LMF_REQUIRE(o.core == "flash" || o.core == "aten", ConfigError, "attention.core must be \"flash\" or \"aten\", got \"",
+  LMF_REQUIRE(o.core == "auto" || o.core == "flash" || o.core == "aten", ConfigError,
+              "attention.core must be \"auto\", \"flash\" or \"aten\", got \"",
               o.core, "\"");
   dh_ = o.head_dim > 0 ? o.head_dim : c.d_model / o.n_heads;
   LMF_REQUIRE(c.position != "rope" || dh_ % 2 == 0, ConfigError, "rope needs an even head_dim, got ", dh_);

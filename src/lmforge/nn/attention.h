@@ -17,7 +17,9 @@ struct AttentionOptions {
   double attn_dropout = 0.0;
   double rope_base = 10000.0;
   int64_t window = 0;  // 0: full attention; else local attention over the last `window` keys
-  std::string core = "flash";  // "flash": ops/flash_attn (tiled, O(L) memory); "aten": the L x L scores
+  // "flash": ops/flash_attn (tiled, O(L) memory); "aten": the L x L scores; "auto": flash except
+  // bf16 on AMX machines for up to 2048 keys (ATen's AMX matmuls are faster there).
+  std::string core = "auto";
   template <class V>
   void visit(V& v) {
     v("n_heads", n_heads, "number of attention heads");
@@ -27,7 +29,9 @@ struct AttentionOptions {
     v("attn_dropout", attn_dropout, "dropout on the attention probabilities");
     v("rope_base", rope_base, "RoPE frequency base (position = \"rope\")");
     v("window", window, "sliding-window size for local attention; 0 = full");
-    v("core", core, "\"flash\" (tiled CPU kernel, no L x L matrix; dropout falls back to aten) or \"aten\" (L x L scores)");
+    v("core", core,
+      "\"flash\" (tiled CPU kernel, no L x L matrix; dropout falls back to aten), \"aten\" (L x L scores) or "
+      "\"auto\" (flash, except bf16 on AMX for <= 2048 keys)");
   }
 };
 
