@@ -1,7 +1,8 @@
 // Flash-attention kernels with AVX-512 (float): a register-blocked GEMM micro-kernel (up to 4 rows x
 // 64 columns of C in 16 zmm accumulators, one broadcast of A and up to 4 loads of B per step of the
 // inner dimension, masked tails), and the masking and exponentials of the online softmax 16 lanes
-// at a time. The tiled algorithm is driver.inc's.
+// at a time. The tiled algorithm is driver.inc's. The loops over the register block are unrolled by
+// pragma: without it GCC 12 keeps the accumulator array on the stack and stores it every step.
 // The AVX-512-BF16 variant (bf16 inputs where the CPU has avx512_bf16: the AMD EPYC machines, and
 // the AMX ones) keeps everything but the GEMMs in fp32; each GEMM rounds its operands to bf16
 // (exact for q, k, v, which came in as bf16; P and dS are rounded, as flash attention does on GPUs),

@@ -1,6 +1,8 @@
 // Linear-attention kernels with an AVX-512 fp32 GEMM micro-kernel: up to 4 rows x 64 columns of C
 // in 16 zmm accumulators, one broadcast of A and up to 4 loads of B per step of the inner
 // dimension; masked loads/stores for column tails. The chunked algorithm is driver.inc's.
+// The loops over the register block are unrolled by pragma: without it GCC 12 keeps the
+// accumulator array on the stack and stores it back every step.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -23,21 +25,21 @@ template <int R, int NV>
 void micro(int64_t kb, const float* A, int64_t rsa, int64_t csa, const float* B, int64_t ldb, float* C, int64_t ldc,
            int64_t nb, bool accumulate) {
   __mmask16 m[NV];
-  for (int v = 0; v < NV; ++v) m[v] = tail_mask(nb, v);
+  _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) m[v] = tail_mask(nb, v);
   __m512 c[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) c[r][v] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) c[r][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kb; ++p) {
     const float* b = B + p * ldb;
     __m512 bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(m[v], b + 16 * v);
-    for (int r = 0; r < R; ++r) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(m[v], b + 16 * v);
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r) {
       const __m512 a = _mm512_set1_ps(A[r * rsa + p * csa]);
-      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(a, bv[v], c[r][v]);
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(a, bv[v], c[r][v]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) {
+  _Pragma("GCC unroll 8") for (int r = 0; r < R; ++r)
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
       float* out = C + r * ldc + 16 * v;
       __m512 x = c[r][v];
       if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], out));
