@@ -11,6 +11,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/core/peak.h"
+#include "lmforge/core/precision.h"
 
 namespace lmforge {
 
@@ -69,6 +70,16 @@ TEST_F(PeakEnv, EnvOverridesMeasurement) {
   EXPECT_DOUBLE_EQ(peak_gflops(at::kBFloat16), 456);
   EXPECT_DOUBLE_EQ(peak_gflops(at::kFloat), 123);
   EXPECT_FALSE(std::filesystem::exists(peak_cache_path()));  // nothing measured, nothing written
+}
+
+// train.precision = "auto": bf16 when its matmul peak is at least 1.25x fp32's.
+TEST_F(PeakEnv, AutoPrecisionFollowsTheMeasuredPeaks) {
+  setenv("LMFORGE_PEAK_GFLOPS", "fp32=300,bf16=1400", 1);
+  EXPECT_EQ(parse_precision("auto", "train.precision"), at::kBFloat16);
+  setenv("LMFORGE_PEAK_GFLOPS", "fp32=300,bf16=360", 1);
+  EXPECT_EQ(parse_precision("auto", "train.precision"), at::kFloat);
+  EXPECT_EQ(faster_training_precision(), at::kFloat);
+  EXPECT_THROW(parse_precision("fp16", "train.precision"), ConfigError);
 }
 
 TEST_F(PeakEnv, MeasuresThenReusesCache) {

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <set>
 
 #include "lmforge/core/cpu_features.h"
 #include "lmforge/core/error.h"
 #include "lmforge/ops/harness.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_info.h"
 
 namespace lmforge {
 namespace {
@@ -128,6 +130,21 @@ TEST(CpuFeatures, ConsistentWithIsa) {
   if (f.has_amx()) {
     EXPECT_TRUE(request_amx_permission());
   }
+}
+
+// `lmforge info` lists the kernel of every operator the harness tests (ops/kernel_info.h); "linear"
+// and "hyena" are harness names of composites (a dense baseline, the Hyena mixer), not operators.
+TEST(KernelInfo, EveryHarnessOperatorSaysWhichKernelItRuns) {
+  std::set<std::string> described;
+  for (const auto& [op, describe] : kernel_infos()) {
+    described.insert(op);
+    for (Isa isa : supported_isas()) {
+      EXPECT_FALSE(describe(at::kFloat, isa).empty()) << op;
+      EXPECT_FALSE(describe(at::kBFloat16, isa).empty()) << op;
+    }
+  }
+  for (const OpCase& c : op_cases())
+    if (c.op != "linear" && c.op != "hyena") EXPECT_TRUE(described.count(c.op)) << c.op << " has no kernel info";
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ const bool kRegistered = register_subcommand("glue", "fine-tune an encoder on GL
   app.add_option("--max-train", a->o.max_train, "fine-tune on a random subset of this many examples (0 = all)");
   app.add_option("--max-eval", a->o.max_eval, "score only the first N dev examples (0 = all)");
   app.add_option("--seed", a->o.seed, "seed (head init, data order, dropout)");
-  app.add_option("--precision", a->o.precision, "fp32 | bf16");
+  app.add_option("--precision", a->o.precision, "fp32 | bf16 | auto");
   app.add_option("--device", a->o.device, "cpu | cuda");
   app.add_option("--threads", a->threads, "intra-op threads; 0 = all cores");
   app.add_option("--unpad", a->o.unpad, "MosaicBERT unpadding: compute on real tokens only (default true)");

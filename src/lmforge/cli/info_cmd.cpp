@@ -9,6 +9,8 @@
 #include "lmforge/core/blas_info.h"
 #include "lmforge/core/cpu_features.h"
 #include "lmforge/core/peak.h"
+#include "lmforge/core/precision.h"
+#include "lmforge/ops/kernel_info.h"
 #include "lmforge/core/threads.h"
 #include "lmforge/core/version.h"
 #include "lmforge/nn/components.h"
@@ -50,10 +52,15 @@ int run_info(const InfoArgs& a) {
                       {"optimizers", OptimizerRegistry::names()},
                       {"schedules", ScheduleRegistry::names()},
                       {"tasks", TaskRegistry::names()}};
+  nlohmann::json kernels = nlohmann::json::object();
+  for (const auto& [op, describe] : kernel_infos())
+    kernels[op] = {{"fp32", describe(at::kFloat, active_isa())}, {"bf16", describe(at::kBFloat16, active_isa())}};
+  j["kernels"] = kernels;
   if (a.peak) {
     Peak p = machine_peak();
     j["peak_fp32_gflops"] = p.fp32_gflops;
     j["peak_bf16_gflops"] = p.bf16_gflops;
+    j["training_precision"] = faster_training_precision() == at::kBFloat16 ? "bf16" : "fp32";
   }
   if (a.json) {
     std::cout << j.dump(2) << std::endl;
@@ -70,7 +77,13 @@ int run_info(const InfoArgs& a) {
               << "optimizers: " << joined(OptimizerRegistry::names()) << "\n"
               << "schedules:  " << joined(ScheduleRegistry::names()) << "\n"
               << "tasks:      " << joined(TaskRegistry::names()) << "\n";
-    if (a.peak) std::cout << "peak:     " << j["peak_fp32_gflops"] << " GFLOP/s fp32, " << j["peak_bf16_gflops"] << " GFLOP/s bf16\n";
+    std::cout << "kernels (ops isa " << isa_name(active_isa()) << "):\n";
+    for (const auto& [op, k] : kernels.items())
+      std::cout << "  " << op << std::string(op.size() < 18 ? 18 - op.size() : 1, ' ') << "fp32: " << k["fp32"].get<std::string>()
+                << " | bf16: " << k["bf16"].get<std::string>() << "\n";
+    if (a.peak)
+      std::cout << "peak:     " << j["peak_fp32_gflops"] << " GFLOP/s fp32, " << j["peak_bf16_gflops"]
+                << " GFLOP/s bf16; train.precision = \"auto\" picks " << j["training_precision"].get<std::string>() << "\n";
   }
   if (b.is_reference)
     std::cerr << "\nWARNING: the reference BLAS is in use: fp32 matmul runs ~30x slower than with OpenBLAS.\n"

@@ -3,13 +3,20 @@
 #include <ATen/autocast_mode.h>
 
 #include "lmforge/core/error.h"
+#include "lmforge/core/peak.h"
 
 namespace lmforge {
 
 at::ScalarType parse_precision(const std::string& name, const std::string& key) {
   if (name == "fp32") return at::kFloat;
   if (name == "bf16") return at::kBFloat16;
-  throw ConfigError(str("config key '", key, "': expected \"fp32\" or \"bf16\", got \"", name, "\""));
+  if (name == "auto") return faster_training_precision();
+  throw ConfigError(str("config key '", key, "': expected \"fp32\", \"bf16\" or \"auto\", got \"", name, "\""));
+}
+
+at::ScalarType faster_training_precision() {
+  const Peak p = machine_peak();
+  return p.bf16_gflops >= 1.25 * p.fp32_gflops ? at::kBFloat16 : at::kFloat;
 }
 
 at::ScalarType active_autocast_dtype(const at::Device& device) {

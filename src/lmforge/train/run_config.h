@@ -83,7 +83,7 @@ struct TrainConfig {
     v("weight_decay", weight_decay, "decoupled weight decay (matrices only)");
     v("grad_clip", grad_clip, "clip the global gradient norm to this; 0 = off");
     v("on_nonfinite", on_nonfinite, "a NaN/Inf loss or gradient: stop (the last checkpoint is kept) | skip (drop that update)");
-    v("precision", precision, "fp32 | bf16 (autocast; fp32 master weights)");
+    v("precision", precision, "fp32 | bf16 (autocast; fp32 master weights) | auto (the faster on this machine: lmforge info --peak)");
     v("log_every", log_every, "console and log line every N steps");
     v("eval_every", eval_every, "validation every N steps; 0 = only at the end");
     v("eval_batches", eval_batches, "validation batches for the periodic evaluation");

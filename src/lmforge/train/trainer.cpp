@@ -104,7 +104,8 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   lo.events = events.get();
   if (rank0 && !opts.quiet)
     log_line(str("lmforge train: ", model->num_parameters(), " parameters, ", tc.steps, " steps of ",
-                 tc.batch_size * tc.seq_len * tc.grad_accum, " tokens, ", tc.precision, ", ",
+                 tc.batch_size * tc.seq_len * tc.grad_accum, " tokens, ",
+                 tc.precision == "auto" ? str("auto -> ", dtype == at::kBFloat16 ? "bf16" : "fp32") : tc.precision, ", ",
                  tc.optimizer.name, ", ", at::get_num_threads(), " threads -> ", opts.run_dir));
 
   LoopState ls = LoopState::from_json(state);

@@ -4,6 +4,7 @@
 
 #include "lmforge/ops/banded_attn/op.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_info.h"
 
 namespace lmforge {
 
@@ -65,5 +66,9 @@ at::Tensor banded_attention(const at::Tensor& q, const at::Tensor& k, const at::
   if (valid.defined()) p = p * vis.to(p.scalar_type());
   return at::matmul(p, vb).reshape({N, nb * w, dv}).narrow(1, 0, L);
 }
+
+static const bool kInfo = register_kernel_info("banded_attn", [](at::ScalarType, Isa isa) -> std::string {
+  return isa == Isa::ref ? "aten (L x L mask)" : "aten blocks of w rows (band of 2-3 blocks)";
+});
 
 }  // namespace lmforge

@@ -16,6 +16,7 @@
 #include "lmforge/core/error.h"
 #include "lmforge/ops/fftconv/kernel.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_info.h"
 #include "lmforge/ops/second_order.h"
 
 namespace lmforge {
@@ -156,5 +157,11 @@ at::Tensor fftconv(const at::Tensor& u, const at::Tensor& k, const at::Tensor& p
   if (isa == Isa::ref) return fftconv_ref(u, k, pre, post, D, o);
   return FftConvFn::apply(u, k, absent_as_empty(pre), absent_as_empty(post), absent_as_empty(D), o.partial, o.sparsity, static_cast<int64_t>(isa));
 }
+
+static const bool kInfo = register_kernel_info("fftconv", [](at::ScalarType dt, Isa isa) -> std::string {
+  if (isa == Isa::ref) return "aten (torch.fft)";
+  if (dt == at::kBFloat16 && isa >= Isa::amx) return "amx tiles (Monarch FFT, bf16)";
+  return isa >= Isa::avx512 ? "avx512 fp32 (Monarch FFT)" : isa >= Isa::avx2 ? "avx2 fp32 (Monarch FFT)" : "generic fp32";
+});
 
 }  // namespace lmforge

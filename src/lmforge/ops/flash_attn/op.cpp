@@ -16,6 +16,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/flash_attn/kernel.h"
+#include "lmforge/ops/kernel_info.h"
 #include "lmforge/ops/second_order.h"
 
 namespace lmforge {
@@ -134,5 +135,11 @@ at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   at::Tensor pad = o.key_padding.defined() ? o.key_padding.contiguous() : at::empty({0}, at::kBool);
   return FlashAttentionFn::apply(q, k, v, o.causal, o.window, scale, slopes, pad, static_cast<int64_t>(isa));
 }
+
+static const bool kInfo = register_kernel_info("flash_attention", [](at::ScalarType dt, Isa isa) -> std::string {
+  if (isa == Isa::ref) return "aten (L x S scores)";
+  if (dt == at::kBFloat16 && isa >= Isa::avx512bf16) return "avx512bf16 tiles (VDPBF16PS GEMMs, fp32 softmax)";
+  return isa >= Isa::avx512 ? "avx512 fp32 tiles" : "generic fp32 tiles";
+});
 
 }  // namespace lmforge

@@ -14,6 +14,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_info.h"
 #include "lmforge/ops/second_order.h"
 #include "lmforge/ops/linear_attention/kernel.h"
 
@@ -157,5 +158,11 @@ at::Tensor linear_attention_step(const at::Tensor& phi_q, const at::Tensor& phi_
   st.seen += T;
   return y.to(v.scalar_type());
 }
+
+static const bool kInfo = register_kernel_info("linear_attention", [](at::ScalarType dt, Isa isa) -> std::string {
+  if (isa == Isa::ref) return "aten (masked quadratic)";
+  if (dt == at::kBFloat16 && isa >= Isa::amx) return "amx tiles (chunked, bf16)";
+  return isa >= Isa::avx512 ? "avx512 fp32 (chunked)" : "generic fp32 (chunked)";
+});
 
 }  // namespace lmforge

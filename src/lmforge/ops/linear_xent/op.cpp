@@ -6,6 +6,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/second_order.h"
+#include "lmforge/ops/kernel_info.h"
 
 namespace lmforge {
 
@@ -102,5 +103,10 @@ at::Tensor linear_cross_entropy_sum(const at::Tensor& h, const at::Tensor& weigh
     return linear_cross_entropy_sum_ref(h, weight, targets, ignore_index);
   return LinearCrossEntropy::apply(h, weight, targets, ignore_index);
 }
+
+static const bool kInfo = register_kernel_info("linear_xent", [](at::ScalarType dt, Isa) -> std::string {
+  return std::string("chunked logits + loss + gradient in one pass (") + (dt == at::kBFloat16 ? "oneDNN bf16" : "BLAS fp32") +
+         " GEMMs)";
+});
 
 }  // namespace lmforge

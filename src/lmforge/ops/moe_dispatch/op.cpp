@@ -22,6 +22,7 @@
 #include "lmforge/core/error.h"
 #include "lmforge/ops/activation.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_info.h"
 #include "lmforge/ops/second_order.h"
 #include "lmforge/ops/moe_dispatch/op.h"
 
@@ -256,5 +257,10 @@ at::Tensor moe_dispatch(const at::Tensor& x_in, const at::Tensor& weight_in, con
   return MoeDispatchFn::apply(cast(x_in), cast(weight_in), order_in.contiguous(), cast(w1_in), cast(b1_in),
                               cast(w2_in), cast(b2_in), counts.vec(), act);
 }
+
+static const bool kInfo = register_kernel_info("moe_dispatch", [](at::ScalarType dt, Isa isa) -> std::string {
+  if (isa == Isa::ref) return "aten (gather, per-expert linear)";
+  return std::string("fused gather/combine, per-expert GEMMs (") + (dt == at::kBFloat16 ? "oneDNN bf16)" : "BLAS fp32)");
+});
 
 }  // namespace lmforge

@@ -28,6 +28,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_info.h"
 #include "lmforge/ops/second_order.h"
 #include "lmforge/ops/monarch/buffers.h"
 #include "lmforge/ops/monarch/op.h"
@@ -254,5 +255,10 @@ at::Tensor monarch_linear(const at::Tensor& x_in, const at::Tensor& w1_in, const
   at::Tensor y = cpu_path ? MonarchCpuFn::apply(x2d, w1, w2, b_arg) : MonarchFn::apply(x2d, w1, w2, b_arg);
   return y.view(out_shape);
 }
+
+static const bool kInfo = register_kernel_info("monarch", [](at::ScalarType dt, Isa isa) -> std::string {
+  if (isa == Isa::ref) return "aten (two bmm)";
+  return std::string("per-block GEMMs (") + (dt == at::kBFloat16 ? "oneDNN bf16)" : "OpenBLAS fp32)");
+});
 
 }  // namespace lmforge

@@ -9,6 +9,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_info.h"
 #include "lmforge/ops/second_order.h"
 #include "lmforge/ops/shortconv/kernel.h"
 
@@ -102,5 +103,9 @@ std::vector<at::Tensor> short_conv_split(const at::Tensor& z, const at::Tensor& 
   return ShortConvFn::apply(z, w, bias.defined() ? bias : at::empty({0}, w.options()), parts,
                             static_cast<int64_t>(isa));
 }
+
+static const bool kInfo = register_kernel_info("shortconv", [](at::ScalarType, Isa isa) -> std::string {
+  return isa == Isa::ref ? "aten (conv1d)" : isa >= Isa::avx512 ? "avx512 fp32" : "generic fp32";
+});
 
 }  // namespace lmforge
