@@ -4,10 +4,15 @@
 // on outputs and gradients, and float64 finite differences, run through the harness cases.)
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
 #include "lmforge/ops/fftconv/kernel.h"
 #include "lmforge/ops/fftconv/op.h"
 #include "lmforge/ops/fftconv/plan.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_trace.h"
 
 namespace lmforge {
 namespace {
@@ -48,6 +53,12 @@ TEST(FftConv, MonarchFftEqualsTorchFft) {
         fftk::fft_amx_f32(q, ra.data_ptr<float>(), ia.data_ptr<float>());
         EXPECT_LT(max_rel(at::complex(ra, ia).to(at::kComplexDouble), want_q), 1e-4) << "amx, n=" << n << " radix " << radix;
       }
+    }
+    if (isa_supported(Isa::avx512bf16)) {
+      // VDPBF16PS stages (cpu_avx512bf16.cpp): the same hi + lo scheme as the tiles, default plan
+      at::Tensor rd = at::real(x).to(at::kFloat).contiguous(), id = at::imag(x).to(at::kFloat).contiguous();
+      fftk::fft_avx512bf16_f32(p, rd.data_ptr<float>(), id.data_ptr<float>());
+      EXPECT_LT(max_rel(at::complex(rd, id).to(at::kComplexDouble), want), 1e-4) << "avx512bf16, n=" << n;
     }
   }
 }
@@ -105,6 +116,67 @@ TEST(FftConv, SparsityZeroEqualsDenseAndSparsityDropsRows) {
   EXPECT_EQ(fftconv_keep_rows(1024, 0).size(), keep.size());
   // the sparse convolution is real and matches the masked reference
   EXPECT_LT(max_rel(fftconv(u, k, {}, {}, {}, half), fftconv_ref(u, k, {}, {}, {}, half)), 1e-5);
+}
+
+// Sets an environment variable for its lifetime (restoring the previous value).
+struct ScopedEnv {
+  std::string name, old;
+  bool had;
+  ScopedEnv(const char* n, const char* v) : name(n) {
+    const char* o = std::getenv(n);
+    had = o != nullptr;
+    if (had) old = o;
+    setenv(n, v, 1);
+  }
+  ~ScopedEnv() { had ? setenv(name.c_str(), old.c_str(), 1) : unsetenv(name.c_str()); }
+};
+
+TEST(FftConv, Bf16Dpbf16StagesUnderAvx512bf16) {
+  // The AMD route (avx512_bf16, no AMX). By default avx512bf16 keeps the AVX-512 fp32 kernel for
+  // bf16 (the VDPBF16PS stages cost more instructions: op.cpp pick_kernel), bit for bit the avx512
+  // path; with LMFORGE_FFTCONV_DPBF16=1 the VDPBF16PS stages run, forward and backward, and match
+  // the reference within the harness's bf16 bound (atol 1e-2, rtol 2e-2) on gated + skip inputs,
+  // L = 1000 (N = 2048: radix-8 levels and a leaf of 16 or 32 on the default plan).
+  if (!isa_supported(Isa::avx512bf16)) GTEST_SKIP() << "no avx512_bf16 on this machine";
+  at::manual_seed(3);
+  const int64_t B = 3, H = 4, L = 1000;
+  auto mk = [](at::IntArrayRef s) { return at::randn(s).to(at::kBFloat16); };
+  at::Tensor u = mk({B, H, L}), pre = mk({B, H, L}), post = mk({B, H, L}), dy = mk({B, H, L});
+  at::Tensor k = at::randn({H, L}) / std::sqrt(static_cast<double>(L)), D = at::randn({H});
+  auto run = [&](bool ref) {
+    std::vector<at::Tensor> in{u, k, pre, post, D};
+    for (at::Tensor& t : in) t = (ref ? t.to(at::kFloat) : t).detach().clone().requires_grad_();
+    at::Tensor y = ref ? fftconv_ref(in[0], in[1], in[2], in[3], in[4]) : fftconv(in[0], in[1], in[2], in[3], in[4]);
+    y.backward(ref ? dy.to(at::kFloat) : dy);
+    std::vector<at::Tensor> out{y};
+    for (at::Tensor& t : in) out.push_back(t.grad());
+    return out;
+  };
+  const std::vector<at::Tensor> want = run(true);
+  std::vector<at::Tensor> wide;
+  {
+    ScopedIsa pin(Isa::avx512);
+    wide = run(false);
+  }
+  {
+    ScopedIsa pin(Isa::avx512bf16);
+    std::vector<at::Tensor> got = run(false);
+    EXPECT_EQ(last_kernel("fftconv", "forward"), "avx512_f32");
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(at::equal(got[i], wide[i])) << "tensor " << i;
+  }
+  ScopedEnv opt_in("LMFORGE_FFTCONV_DPBF16", "1");
+  ScopedIsa pin(Isa::avx512bf16);
+  std::vector<at::Tensor> got = run(false);
+  EXPECT_EQ(last_kernel("fftconv", "forward"), "avx512bf16_bf16");
+  EXPECT_EQ(last_kernel("fftconv", "backward"), "avx512bf16_bf16");
+  const char* names[] = {"y", "du", "dk", "dpre", "dpost", "dD"};
+  for (size_t i = 0; i < got.size(); ++i) {
+    at::Tensor err = (got[i].to(at::kDouble) - want[i].to(at::kDouble)).abs();
+    at::Tensor bound = 1e-2 + 2e-2 * want[i].to(at::kDouble).abs();
+    EXPECT_LE((err / bound).max().item<double>(), 1.0) << names[i];
+    if (i < 3)  // y, du, dk come out of the FFT stages (dD does not at all)
+      EXPECT_FALSE(at::equal(got[i].to(at::kFloat), wide[i].to(at::kFloat))) << names[i] << ": the fp32 kernel's result";
+  }
 }
 
 TEST(FftConv, RejectsBadShapes) {

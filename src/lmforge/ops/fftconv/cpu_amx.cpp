@@ -37,6 +37,7 @@ namespace fftk {
 namespace amx_isa {
 #include "lmforge/ops/fftconv/driver.inc"
 #include "lmforge/ops/fftconv/avx512_stages.inc"
+#include "lmforge/ops/fftconv/bf16_split.inc"
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1, start_row = 0;
@@ -54,23 +55,6 @@ struct TileScope {  // loads the configuration on entry, releases the tile state
   ~TileScope() { _tile_release(); }
 };
 
-inline uint16_t to_bf16(float v) {  // round to nearest even (tables only; finite values)
-  uint32_t b;
-  std::memcpy(&b, &v, 4);
-  b += 0x7fffu + ((b >> 16) & 1u);
-  return static_cast<uint16_t>(b >> 16);
-}
-inline float from_bf16(uint16_t h) {
-  uint32_t b = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &b, 4);
-  return f;
-}
-// v = hi + lo with both in bf16: hi = bf16(v), lo = bf16(v - hi).
-inline void split_bf16(float v, uint16_t& hi, uint16_t& lo) {
-  hi = to_bf16(v);
-  lo = to_bf16(v - from_bf16(hi));
-}
 
 // bf16 tiles of one DFT matrix (hi and lo parts), built on first use per thread (keyed by the
 // plan's float table, which lives as long as the process). See level_tiles / leaf_tiles.
@@ -151,21 +135,6 @@ const DftTiles& leaf_tiles(const float* gr, const float* gi, bool conj, int64_t 
   return d;
 }
 
-// x = hi + lo: hi = x with the low 16 mantissa bits cleared (exactly a bf16), lo = x - hi (exact in
-// fp32, then rounded to bf16: relative error 2^-9 of a part 2^-8 smaller than x).
-inline void split_ps(__m512 x, __m512& hi, __m512& lo) {
-  hi = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
-  lo = _mm512_sub_ps(x, hi);
-}
-
-// Interleaves the 16-bit halves: out[2i] = lo[i], out[2i+1] = hi[i] for the result of
-// _mm512_cvtne2ps_pbh(hi, lo) (whose low 16 lanes are lo, high 16 are hi).
-inline __m512i vnni_pair(__m512 lo, __m512 hi) {
-  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                                8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-  return _mm512_permutexvar_epi16(_mm512_load_si512(kIdx), v);
-}
 inline void store_bf16_row(uint16_t* dst, __m512 first16, __m512 next16) {
   _mm512_store_si512(reinterpret_cast<__m512i*>(dst), (__m512i)_mm512_cvtne2ps_pbh(next16, first16));
 }
@@ -180,19 +149,6 @@ inline void pack_pair_hilo(__m512 v0, __m512 v1, uint16_t* dh, uint16_t* dl) {
   _mm512_store_si512(reinterpret_cast<__m512i*>(dl), vnni_pair(l0, l1));
 }
 
-// Stores 16 columns of one complex output row at offset `at` of yr/yi, multiplied first by the
-// level's twiddles at the same offset when it has them (twr != nullptr).
-inline void twiddle_store(__m512 outr, __m512 outi, const float* twr, const float* twi, int64_t at, float* yr,
-                          float* yi) {
-  if (twr) {
-    const __m512 tr = _mm512_loadu_ps(twr + at), ti = _mm512_loadu_ps(twi + at);
-    const __m512 nr = _mm512_fmsub_ps(outr, tr, _mm512_mul_ps(outi, ti));
-    outi = _mm512_fmadd_ps(outr, ti, _mm512_mul_ps(outi, tr));
-    outr = nr;
-  }
-  _mm512_storeu_ps(yr + at, outr);
-  _mm512_storeu_ps(yi + at, outi);
-}
 
 // One level of radix r <= 8 over m columns (m % 16 == 0), compact: one B tile holds both parts,
 // K = [Xhi re rows 0..7 | Xhi im | Xlo re | Xlo im], and one C tile both outputs (rows 0..7 re,

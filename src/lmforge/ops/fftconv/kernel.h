@@ -1,5 +1,5 @@
 // Internal interface between fftconv/op.cpp (baseline x86-64) and its per-ISA kernels
-// (cpu_generic.cpp, cpu_avx2.cpp, cpu_avx512.cpp, cpu_amx.cpp). Plain data only; see plan.h for why.
+// (cpu_generic.cpp, cpu_avx2.cpp, cpu_avx512.cpp, cpu_avx512bf16.cpp, cpu_amx.cpp). Plain data only; see plan.h for why.
 //
 // The kernels compute, for channels h in [h0, h1) and every batch element,
 //   v = pre * u,   y = post * (causal_conv(v, k[:Lk]) + D * v)
@@ -47,12 +47,16 @@ void conv_bwd_avx512(const ConvArgs&, int64_t h0, int64_t h1);
 // AMX-BF16 tile stages for bf16 inputs (cpu_amx.cpp); any other dtype goes to the AVX-512 kernel.
 void conv_fwd_amx(const ConvArgs&, int64_t h0, int64_t h1);
 void conv_bwd_amx(const ConvArgs&, int64_t h0, int64_t h1);
+// VDPBF16PS stages for bf16 inputs (cpu_avx512bf16.cpp: CPUs without AMX); other dtypes -> AVX-512.
+void conv_fwd_avx512bf16(const ConvArgs&, int64_t h0, int64_t h1);
+void conv_bwd_avx512bf16(const ConvArgs&, int64_t h0, int64_t h1);
 
 // The bare forward FFT (in place, result in the plan's layout), for the oracle tests.
 void fft_generic_f64(const FftPlan& p, double* re, double* im);
 void fft_generic_f32(const FftPlan& p, float* re, float* im);
 void fft_avx512_f32(const FftPlan& p, float* re, float* im);
 void fft_amx_f32(const FftPlan& p, float* re, float* im);  // the tile stages on fp32 data (bf16 products)
+void fft_avx512bf16_f32(const FftPlan& p, float* re, float* im);  // the VDPBF16PS stages on fp32 data
 
 }  // namespace fftk
 }  // namespace lmforge

@@ -1,7 +1,9 @@
 // fftconv as a torch::autograd::Function: forward and backward side by side, each one pass over
 // the channels (OpenMP over chunks of h), dispatching on active_isa() (amx: AMX-BF16 tile stages
-// for bf16 inputs, AVX-512 for fp32; avx512: the AVX-512 fp32 kernel, bf16 widened on load; avx2
-// the compiler-vectorised one; ref the ATen oracle through autograd).
+// for bf16 inputs, AVX-512 for fp32; avx512bf16: the AVX-512 fp32 kernel, or with
+// LMFORGE_FFTCONV_DPBF16=1 the VDPBF16PS stages for bf16 inputs (see pick_kernel); avx512: the
+// AVX-512 fp32 kernel, bf16 widened on load; avx2 the compiler-vectorised one; ref the ATen oracle
+// through autograd).
 // Formulas in kernel.h; the paper and the layout in plan.h. Nothing is saved beyond the inputs:
 // the backward recomputes the filter spectrum and the forward convolution it needs (for dpost),
 // which keeps peak memory at the inputs plus one workspace per thread.
@@ -10,6 +12,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 #include <torch/autograd.h>
 
@@ -17,6 +21,7 @@
 #include "lmforge/ops/fftconv/kernel.h"
 #include "lmforge/ops/isa.h"
 #include "lmforge/ops/kernel_info.h"
+#include "lmforge/ops/kernel_trace.h"
 #include "lmforge/ops/second_order.h"
 
 namespace lmforge {
@@ -81,12 +86,37 @@ void run(ConvKernel kernel, const ConvArgs& a) {
   if (failed) throw std::bad_alloc();
 }
 
-// amx: the tile kernel for bf16 inputs (it hands fp32 to the AVX-512 one itself).
-ConvKernel fwd_kernel(Isa isa) {
-  return isa >= Isa::amx ? conv_fwd_amx : isa >= Isa::avx512 ? conv_fwd_avx512 : isa >= Isa::avx2 ? conv_fwd_avx2 : conv_fwd_generic;
+// The VDPBF16PS stages (cpu_avx512bf16.cpp) run under avx512bf16 only when LMFORGE_FFTCONV_DPBF16=1:
+// keeping the fp32-accurate contract costs them 6 VDPBF16PS per complex multiply-add where the
+// fp32 kernel needs 4 FMAs, and on the Intel machine the op was 2.6x slower than with the AVX-512
+// fp32 kernel (docs/BENCHMARKS.md, "The AMD route"), so by default avx512bf16 keeps the fp32 kernel
+// (bf16 widened on load) until a measurement on the AMD kind says otherwise.
+bool dpbf16_fft_requested() {
+  const char* env = std::getenv("LMFORGE_FFTCONV_DPBF16");
+  return env && std::strcmp(env, "1") == 0;
 }
-ConvKernel bwd_kernel(Isa isa) {
-  return isa >= Isa::amx ? conv_bwd_amx : isa >= Isa::avx512 ? conv_bwd_avx512 : isa >= Isa::avx2 ? conv_bwd_avx2 : conv_bwd_generic;
+
+// amx: the tile kernel for bf16 inputs (it hands fp32 to the AVX-512 one itself); avx512bf16 with
+// the opt-in above: the VDPBF16PS kernel (likewise). Records the kernel that runs (kernel_trace.h).
+ConvKernel pick_kernel(bool backward, Isa isa, Dt dt) {
+  const char* pass = backward ? "backward" : "forward";
+  const bool bf16 = dt == Dt::bf16;
+  if (dt == Dt::f64) record_kernel("fftconv", pass, "generic_f64");
+  if (isa >= Isa::amx) {
+    if (dt != Dt::f64) record_kernel("fftconv", pass, bf16 ? "amx_bf16" : "avx512_f32");
+    return backward ? conv_bwd_amx : conv_fwd_amx;
+  }
+  if (isa >= Isa::avx512bf16 && bf16 && dpbf16_fft_requested()) {
+    record_kernel("fftconv", pass, "avx512bf16_bf16");
+    return backward ? conv_bwd_avx512bf16 : conv_fwd_avx512bf16;
+  }
+  if (isa >= Isa::avx512) {
+    if (dt != Dt::f64) record_kernel("fftconv", pass, "avx512_f32");
+    return backward ? conv_bwd_avx512 : conv_fwd_avx512;
+  }
+  if (dt != Dt::f64) record_kernel("fftconv", pass, isa >= Isa::avx2 ? "avx2_f32" : "generic_f32");
+  if (isa >= Isa::avx2) return backward ? conv_bwd_avx2 : conv_fwd_avx2;
+  return backward ? conv_bwd_generic : conv_fwd_generic;
 }
 
 struct FftConvFn : public torch::autograd::Function<FftConvFn> {
@@ -99,7 +129,7 @@ struct FftConvFn : public torch::autograd::Function<FftConvFn> {
     Call c(u, k, pre, post, D, partial, sparsity, static_cast<Isa>(isa));
     at::Tensor y = at::empty_like(c.u);
     c.a.y = y.data_ptr();
-    run(fwd_kernel(static_cast<Isa>(isa)), c.a);
+    run(pick_kernel(false, static_cast<Isa>(isa), c.a.dt), c.a);
     ctx->save_for_backward({u, k, pre, post, D});
     ctx->saved_data["partial"] = partial;
     ctx->saved_data["sparsity"] = sparsity;
@@ -124,7 +154,7 @@ struct FftConvFn : public torch::autograd::Function<FftConvFn> {
     c.a.dpre = dpre.defined() ? dpre.data_ptr() : nullptr;
     c.a.dpost = dpost.defined() ? dpost.data_ptr() : nullptr;
     c.a.dD = dD.defined() ? dD.data_ptr() : nullptr;
-    run(bwd_kernel(static_cast<Isa>(ctx->saved_data["isa"].toInt())), c.a);
+    run(pick_kernel(true, static_cast<Isa>(ctx->saved_data["isa"].toInt()), c.a.dt), c.a);
     auto back = [](const at::Tensor& g, const at::Tensor& like) { return g.defined() ? g.to(like.scalar_type()) : g; };
     return {back(du, u), back(dk, k), back(dpre, pre), back(dpost, post), back(dD, D), at::Tensor(), at::Tensor(),
             at::Tensor()};
@@ -161,6 +191,8 @@ at::Tensor fftconv(const at::Tensor& u, const at::Tensor& k, const at::Tensor& p
 static const bool kInfo = register_kernel_info("fftconv", [](at::ScalarType dt, Isa isa) -> std::string {
   if (isa == Isa::ref) return "aten (torch.fft)";
   if (dt == at::kBFloat16 && isa >= Isa::amx) return "amx tiles (Monarch FFT, bf16)";
+  if (dt == at::kBFloat16 && isa >= Isa::avx512bf16 && dpbf16_fft_requested())
+    return "avx512bf16 VDPBF16PS stages (LMFORGE_FFTCONV_DPBF16=1)";
   return isa >= Isa::avx512 ? "avx512 fp32 (Monarch FFT)" : isa >= Isa::avx2 ? "avx2 fp32 (Monarch FFT)" : "generic fp32";
 });
 

@@ -1,11 +1,12 @@
 // linear_attention as a torch::autograd::Function: forward and backward side by side, each one
-// pass over the (batch*head) slices (at::parallel_for), dispatching on active_isa(): amx with bf16
-// q, k, v -> the AMX tile kernel (bf16 in and out, no conversion copies); avx512/amx otherwise ->
-// the AVX-512 fp32 kernel (bf16 widened on entry), avx2 -> the generic fp32 kernel, ref -> the
+// pass over the (batch*head) slices (at::parallel_for), dispatching on active_isa(): bf16 q, k, v
+// -> the bf16 kernel (bf16 in and out, no conversion copies, bf16_driver.inc) with AMX tile
+// products under amx and VDPBF16PS products under avx512bf16; avx512 and up otherwise -> the
+// AVX-512 fp32 kernel (bf16 widened on entry), avx2 -> the generic fp32 kernel, ref -> the
 // masked-quadratic oracle through autograd; float64 always takes the generic kernel (finite
 // differences). LMFORGE_ISA=avx512 therefore pins the fp32 kernel for bf16 inputs too.
-// Saved for backward: the inputs, the output in fp32 (on the AMX path an fp32 copy written next to
-// the bf16 output) and the fp32 (B, H, L) denominator; the backward
+// Saved for backward: the inputs, the output in fp32 (on the bf16 paths an fp32 copy written next
+// to the bf16 output) and the fp32 (B, H, L) denominator; the backward
 // recomputes the chunk-local attention blocks and carries its own F x D states (driver.inc).
 #include "lmforge/ops/linear_attention/op.h"
 
@@ -15,6 +16,7 @@
 #include "lmforge/core/error.h"
 #include "lmforge/ops/isa.h"
 #include "lmforge/ops/kernel_info.h"
+#include "lmforge/ops/kernel_trace.h"
 #include "lmforge/ops/second_order.h"
 #include "lmforge/ops/linear_attention/kernel.h"
 
@@ -27,16 +29,34 @@ using namespace lak;
 
 at::ScalarType work_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
+// The widened path's kernel; records its name (kernel_trace.h) for the tests.
 LaKernel pick(bool backward, at::ScalarType wt, Isa isa) {
-  if (wt == at::kDouble) return backward ? la_bwd_generic_f64 : la_fwd_generic_f64;
-  if (isa >= Isa::avx512) return backward ? la_bwd_avx512_f32 : la_fwd_avx512_f32;
+  const char* pass = backward ? "backward" : "forward";
+  if (wt == at::kDouble) {
+    record_kernel("linear_attention", pass, "generic_f64");
+    return backward ? la_bwd_generic_f64 : la_fwd_generic_f64;
+  }
+  if (isa >= Isa::avx512) {
+    record_kernel("linear_attention", pass, "avx512_f32");
+    return backward ? la_bwd_avx512_f32 : la_fwd_avx512_f32;
+  }
+  record_kernel("linear_attention", pass, "generic_f32");
   return backward ? la_bwd_generic_f32 : la_fwd_generic_f32;
 }
 
-// bf16 q, k, v under Isa::amx: the AMX tile kernel, reading and writing bf16 directly.
-bool use_amx(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Isa isa) {
-  return isa >= Isa::amx && q.scalar_type() == at::kBFloat16 && k.scalar_type() == at::kBFloat16 &&
-         v.scalar_type() == at::kBFloat16;
+// bf16 q, k, v under Isa::amx / Isa::avx512bf16: the bf16 kernel (AMX tiles or VDPBF16PS products),
+// reading and writing bf16 directly; null when the inputs or the ISA do not qualify.
+struct Bf16Kernels {
+  LaKernel fwd = nullptr, bwd = nullptr;
+  const char* name = "";  // for kernel_trace.h
+  explicit operator bool() const { return fwd != nullptr; }
+};
+Bf16Kernels bf16_kernels(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Isa isa) {
+  if (q.scalar_type() != at::kBFloat16 || k.scalar_type() != at::kBFloat16 || v.scalar_type() != at::kBFloat16)
+    return {};
+  if (isa >= Isa::amx) return {la_fwd_amx_bf16, la_bwd_amx_bf16, "amx_bf16"};
+  if (isa >= Isa::avx512bf16) return {la_fwd_avx512bf16_bf16, la_bwd_avx512bf16_bf16, "avx512bf16_bf16"};
+  return {};
 }
 
 void run(LaKernel kernel, const LaArgs& a) {
@@ -57,17 +77,18 @@ struct LinearAttentionFn : public torch::autograd::Function<LinearAttentionFn> {
     ctx->saved_data["chunk"] = chunk;
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["isa"] = isa;
-    if (use_amx(q0, k0, v0, static_cast<Isa>(isa))) {  // bf16 in, bf16 out, fp32 den
+    if (const Bf16Kernels kb = bf16_kernels(q0, k0, v0, static_cast<Isa>(isa))) {  // bf16 in/out, fp32 den
       at::Tensor q = q0.contiguous(), k = k0.contiguous(), v = v0.contiguous();
       LaArgs a = args_of(q, v, causal, chunk, eps);
       at::Tensor y = at::empty(v.sizes(), v.options());
       at::Tensor den = at::empty({q.size(0), q.size(1), q.size(2)}, v.options().dtype(at::kFloat));
-      // The backward needs y in fp32 (see cpu_amx.cpp); written only when a gradient can be asked for.
+      // The backward needs y in fp32 (see bf16_driver.inc); written only when a gradient can be asked for.
       const bool grad = q0.requires_grad() || k0.requires_grad() || v0.requires_grad();
       at::Tensor y32 = grad ? at::empty(v.sizes(), v.options().dtype(at::kFloat)) : at::Tensor();
       a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.y = y.data_ptr(), a.den = den.data_ptr();
       a.y32 = grad ? y32.data_ptr() : nullptr;
-      run(la_fwd_amx_bf16, a);
+      record_kernel("linear_attention", "forward", kb.name);
+      run(kb.fwd, a);
       ctx->save_for_backward({q0, k0, v0, y32, den});
       return y;
     }
@@ -86,7 +107,7 @@ struct LinearAttentionFn : public torch::autograd::Function<LinearAttentionFn> {
     require_first_order_backward("linear_attention (fast path)");
     variable_list s = ctx->get_saved_variables();
     const at::Tensor &q0 = s[0], &k0 = s[1], &v0 = s[2], &y = s[3], &den = s[4];
-    if (use_amx(q0, k0, v0, static_cast<Isa>(ctx->saved_data["isa"].toInt()))) {
+    if (const Bf16Kernels kb = bf16_kernels(q0, k0, v0, static_cast<Isa>(ctx->saved_data["isa"].toInt()))) {
       at::Tensor q = q0.contiguous(), k = k0.contiguous(), v = v0.contiguous();
       at::Tensor g = grad[0].to(at::kBFloat16).contiguous();
       LaArgs a = args_of(q, v, ctx->saved_data["causal"].toBool(), ctx->saved_data["chunk"].toInt(),
@@ -94,7 +115,8 @@ struct LinearAttentionFn : public torch::autograd::Function<LinearAttentionFn> {
       at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
       a.q = q.data_ptr(), a.k = k.data_ptr(), a.v = v.data_ptr(), a.y32 = y.data_ptr(), a.den = den.data_ptr();
       a.g = g.data_ptr(), a.dq = dq.data_ptr(), a.dk = dk.data_ptr(), a.dv = dv.data_ptr();
-      run(la_bwd_amx_bf16, a);
+      record_kernel("linear_attention", "backward", kb.name);
+      run(kb.bwd, a);
       return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     }
     const at::ScalarType wt = work_type(q0.scalar_type());
@@ -162,6 +184,7 @@ at::Tensor linear_attention_step(const at::Tensor& phi_q, const at::Tensor& phi_
 static const bool kInfo = register_kernel_info("linear_attention", [](at::ScalarType dt, Isa isa) -> std::string {
   if (isa == Isa::ref) return "aten (masked quadratic)";
   if (dt == at::kBFloat16 && isa >= Isa::amx) return "amx tiles (chunked, bf16)";
+  if (dt == at::kBFloat16 && isa >= Isa::avx512bf16) return "avx512bf16 VDPBF16PS (chunked, bf16)";
   return isa >= Isa::avx512 ? "avx512 fp32 (chunked)" : "generic fp32 (chunked)";
 });
 
