@@ -16,13 +16,13 @@
 // either clock: budget fraction f is the step clock's lr at step f * train.steps. The step that
 // starts after e seconds of training, d seconds being the recent median step time, reads
 //     f = e / (B - d)      (1 once e + d >= B: that step is the last)
-// so the last whole step the budget B holds is read at f = 1, the end of the decay. The median over
-// recent steps, not the mean since the start, is what keeps the slow first steps (allocation,
-// caches) and an odd slow one from moving the end: a slow step only uses up budget. When the
-// median falls (after a slow start) f could step back a little; the position never goes back.
-// The run always ends with that step at f = 1, even when the step before it ran slower than the
-// median and ate into its time: the budget is then passed by less than one step, which is what
-// "always anneals" costs (a cut at the cap would end it just short of the floor, as often as not).
+// so the step during which the budget B runs out is read at f = 1, the end of the decay, and is the
+// last: the run ends 0 to 1 step (half a step on average) after B. The median of recent steps, not
+// the mean since the start, keeps the slow first steps (allocation, caches) and an odd slow one
+// from moving the end: a slow step only uses budget. The position never goes back (f could, a
+// little, when the median falls after a slow start). Ending exactly at the cap instead would cut
+// the run just short of the floor as often as not; the last step is what "always anneals" costs,
+// also when the step before it ran slower than the median (it is then the last, at f = 1).
 // When train.steps ends first (a faster machine than the budget assumed), the step count leads:
 // the position is the larger of the two, so a run ends at the end of its schedule whichever
 // limit it meets.
