@@ -83,6 +83,8 @@ TEST(CliErrors, DumpConfigShowsEveryDefault) {
   EXPECT_NE(r.output.find("lr = 0.5"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("n_heads = 4"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("grad_clip"), std::string::npos) << r.output;
+  // each key with its help (visit()'s third argument) as a comment, e.g. the schedule's clock
+  EXPECT_NE(r.output.find("schedule_clock = 'steps'    # what warmup and decay follow"), std::string::npos) << r.output;
 }
 
 TEST(CliErrors, UnknownSubcommandGetsASuggestion) {

@@ -167,6 +167,29 @@ TEST(Ddp, MlmTwoRanksMatchOneProcess) {
   for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-5) << "step " << i + 1;
 }
 
+// The time clock on 2 ranks: each rank has its own clock, and they read rank 0's, so all take the
+// same lr and end after the same step: a rank that ended alone would leave the other waiting in a
+// collective until ddp_timeout_s, and the launch would fail. The run is finished at the floor lr.
+TEST(Ddp, TimeClockRanksEndTogetherAtTheFinalLr) {
+  TempDir d("ddp-clock");
+  const std::string args = tiny_args(1000000, 8) + " --set train.schedule_clock=time --set train.max_minutes=0.05";
+  auto two = test::run_lmforge("train " + args + " --nproc 2 --out " + d / "two");
+  ASSERT_EQ(two.code, 0) << two.output;
+  auto m = nlohmann::json::parse(test::read_text(d / "two/metrics.json"));
+  EXPECT_TRUE(m["finished"].get<bool>()) << m.dump();
+  EXPECT_EQ(m["schedule_clock"], "time");
+  std::ifstream f(d / "two" + "/log.jsonl");
+  nlohmann::json last;
+  for (std::string line; std::getline(f, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") last = j;
+  }
+  ASSERT_FALSE(last.is_null());
+  EXPECT_EQ(last["step"].get<int64_t>(), m["step"].get<int64_t>());
+  EXPECT_NEAR(last["lr"].get<double>(), 3e-4, 1e-15) << last.dump();  // train.lr 3e-3 x min_lr_ratio 0.1
+  EXPECT_EQ(last["progress"].get<double>(), 1.0);
+}
+
 // The launcher: a rank killed at step 2 -> the command exits non-zero naming it, never hangs.
 TEST(Ddp, KilledRankStopsTheLaunch) {
   TempDir d("ddp-kill");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 #include <torch/optim/sgd.h>
@@ -316,4 +317,258 @@ TEST(LoopConfig, ARegisteredTaskTrainsFromConfig) {
   // the task's options are part of the stored, resolved config
   RunConfig stored = parse_run_config(load_checkpoint_config(checkpoint_dir(d / "run")));
   EXPECT_EQ(stored.data.task_options["vocab"].value_or(int64_t{0}), 12);
+}
+
+// --- the schedule clock in the loop, on a fake clock (nothing sleeps, no timing is asserted) -----
+
+namespace {
+
+// Every step advances a fake clock by seconds(step) (when the loop fetches its first micro-batch)
+// and every evaluation batch by eval_seconds: the loop measures exactly these durations.
+class FakeTimedTask : public Task {
+ public:
+  FakeTimedTask(Task& inner, double& now, std::function<double(int64_t)> seconds, double eval_seconds = 0)
+      : inner_(inner), now_(now), seconds_(std::move(seconds)), eval_seconds_(eval_seconds) {}
+  Batch train_batch(int64_t step, int64_t micro, int rank, int world) override {
+    if (micro == 0) now_ += seconds_(step);
+    return inner_.train_batch(step, micro, rank, world);
+  }
+  std::vector<Batch> valid_batches(int64_t n) override {
+    return n > 0 ? std::vector<Batch>{inner_.train_batch(999, 0, 0, 1)} : std::vector<Batch>{};
+  }
+  LossSum loss(torch::nn::Module& model, const Batch& b, ForwardContext& ctx) override {
+    if (!model.is_training()) now_ += eval_seconds_;
+    return inner_.loss(model, b, ctx);
+  }
+  int64_t loss_count(const Batch& b) const override { return inner_.loss_count(b); }
+  bool reports_perplexity() const override { return inner_.reports_perplexity(); }
+
+ private:
+  Task& inner_;
+  double& now_;
+  std::function<double(int64_t)> seconds_;
+  double eval_seconds_;
+};
+
+struct ClockRun {
+  std::vector<nlohmann::json> train, eval;  // log.jsonl records
+  LoopResult result;
+};
+
+// One run_loop call of a tiny classifier on the fake clock `now`, logging every step.
+ClockRun run_on_fake_clock(LoopOptions lo, const LrSchedule& sched, double& now, std::function<double(int64_t)> seconds,
+                           LoopState& state, const std::string& log_path, double eval_seconds = 0) {
+  at::manual_seed(7);
+  auto clf = std::make_shared<SequenceClassifier>(std::make_shared<LanguageModel>(encoder("")), 2, 0.0);
+  ClassificationTask inner(examples(16, 6), false, 4, 5, 0);
+  FakeTimedTask task(inner, now, std::move(seconds), eval_seconds);
+  BuiltOptimizer opt = build_optimizer(Choice{"adamw", {}}, *clf, sched.peak(), 0.0);
+  lo.quiet = true;
+  lo.log_every = 1;
+  lo.clock = [&now] { return now; };
+  Distributed single;
+  ClockRun r;
+  {
+    JsonlLog log(log_path);
+    r.result = run_loop(*clf, task, *opt.optimizer, opt.lr_scales, sched, lo, state, single, &log, {});
+  }
+  std::ifstream f(log_path);
+  for (std::string line; std::getline(f, line);) {
+    auto j = nlohmann::json::parse(line);
+    (j["type"] == "train" ? r.train : r.eval).push_back(j);
+  }
+  std::filesystem::remove(log_path);
+  return r;
+}
+
+LoopOptions clocked(ScheduleClockMode mode, int64_t steps, double max_minutes) {
+  LoopOptions lo;
+  lo.steps = steps;
+  lo.eval_batches = 0;
+  lo.max_minutes = max_minutes;
+  lo.schedule_clock = mode;
+  return lo;
+}
+
+}  // namespace
+
+// Budget 15 s, steps of 1.5 s: 10 steps fit. Step k reads the schedule at budget share k / 9, which
+// is the step clock's lr at step 900 k / 9 = 100 k (warmup included), and the last step reads the
+// end of the decay: the capped run anneals and ends there, finished.
+TEST(LoopClock, TimeClockFollowsTheBudgetAndEndsAtTheFinalLr) {
+  TempDir d("clock");
+  LrSchedule sched(Choice{"cosine", {}}, 1e-2, 0.1, 150, 900);
+  double now = 1000;
+  LoopState st;
+  ClockRun r = run_on_fake_clock(clocked(ScheduleClockMode::kTime, 900, 0.25), sched, now, [](int64_t) { return 1.5; },
+                                 st, d / "log.jsonl");
+  ASSERT_EQ(r.train.size(), 10u);
+  for (int k = 0; k < 10; ++k) {
+    EXPECT_NEAR(r.train[k]["progress"].get<double>(), k / 9.0, 1e-12) << k;
+    EXPECT_NEAR(r.train[k]["lr"].get<double>(), sched.at(100 * k), 1e-15) << k;
+    EXPECT_NEAR(r.train[k]["budget_used"].get<double>(), (k + 1) * 1.5 / 15.0, 1e-12) << k;
+  }
+  EXPECT_NEAR(r.train.back()["lr"].get<double>(), 1e-3, 1e-15);  // the floor: peak * min_lr_ratio
+  EXPECT_EQ(r.train.back()["schedule_clock"], "time");
+  EXPECT_TRUE(r.result.finished);
+  EXPECT_TRUE(st.budget_done);
+  EXPECT_EQ(st.step, 10);
+  EXPECT_EQ(st.train_seconds, 15.0);
+}
+
+// The step clock with the same cap: today's behaviour, bit for bit: lr at(step), and the cap stops
+// the run mid-decay (stopped, not finished).
+TEST(LoopClock, StepClockIsUnchangedAndStopsMidDecay) {
+  TempDir d("clock-steps");
+  LrSchedule sched(Choice{"cosine", {}}, 1e-2, 0.1, 150, 900);
+  double now = 0;
+  LoopState st;
+  ClockRun r = run_on_fake_clock(clocked(ScheduleClockMode::kSteps, 900, 0.25), sched, now, [](int64_t) { return 1.5; },
+                                 st, d / "log.jsonl");
+  ASSERT_EQ(r.train.size(), 10u);
+  for (int k = 0; k < 10; ++k) {
+    EXPECT_EQ(r.train[k]["lr"].get<double>(), sched.at(k)) << k;
+    EXPECT_NEAR(r.train[k]["progress"].get<double>(), k / 900.0, 1e-15) << k;
+    EXPECT_FALSE(r.train[k].contains("budget_used"));
+  }
+  EXPECT_FALSE(r.result.finished);
+  EXPECT_FALSE(st.budget_done);
+}
+
+// Slow first steps (allocation, caches) only use budget: the last step still reads the end of the
+// decay, the run stays within its budget, and the lr never goes back up.
+TEST(LoopClock, SlowFirstStepsDoNotMoveTheEnd) {
+  TempDir d("clock-slow");
+  LrSchedule sched(Choice{"linear", {}}, 1e-2, 0.0, 10, 500);
+  double now = 0;
+  LoopState st;
+  ClockRun r = run_on_fake_clock(clocked(ScheduleClockMode::kTime, 500, 0.25), sched, now,
+                                 [](int64_t s) { return s == 0 ? 3.0 : s == 1 ? 1.0 : 0.5; }, st, d / "log.jsonl");
+  ASSERT_GE(r.train.size(), 20u);
+  EXPECT_EQ(r.train.back()["lr"].get<double>(), 0.0);
+  EXPECT_EQ(r.train.back()["progress"].get<double>(), 1.0);
+  EXPECT_LE(st.train_seconds, 15.0);
+  EXPECT_GT(st.train_seconds, 15.0 - 0.5 - 1e-9);  // no whole step of budget left unused
+  for (size_t k = 1; k < r.train.size(); ++k)
+    EXPECT_GE(r.train[k]["progress"].get<double>(), r.train[k - 1]["progress"].get<double>()) << k;
+}
+
+// Stopped after 4 steps (SIGINT, --stop-after) and resumed from the saved state: the same clock goes
+// on (training seconds and step time come from the checkpoint), so the lr of every step and the
+// end are those of the uninterrupted run; resuming a run its budget finished does nothing.
+TEST(LoopClock, ResumeContinuesTheClock) {
+  TempDir d("clock-resume");
+  LrSchedule sched(Choice{"cosine", {}}, 1e-2, 0.1, 150, 900);
+  const auto step_time = [](int64_t) { return 1.5; };
+  double now = 0;
+  LoopState full;
+  ClockRun a = run_on_fake_clock(clocked(ScheduleClockMode::kTime, 900, 0.25), sched, now, step_time, full, d / "a.jsonl");
+
+  LoopOptions first = clocked(ScheduleClockMode::kTime, 900, 0.25);
+  first.stop_after = 4;
+  double now2 = 5000;
+  LoopState part;
+  ClockRun b1 = run_on_fake_clock(first, sched, now2, step_time, part, d / "b.jsonl");
+  EXPECT_FALSE(b1.result.finished);
+  now2 += 3600;  // the run sat on disk for an hour: not training time
+  LoopState resumed = LoopState::from_json(part.to_json());
+  EXPECT_EQ(resumed.train_seconds, 6.0);
+  ClockRun b2 = run_on_fake_clock(clocked(ScheduleClockMode::kTime, 900, 0.25), sched, now2, step_time, resumed, d / "b.jsonl");
+  ASSERT_EQ(b1.train.size() + b2.train.size(), a.train.size());
+  for (size_t k = 0; k < a.train.size(); ++k) {
+    const auto& rec = k < 4 ? b1.train[k] : b2.train[k - 4];
+    EXPECT_EQ(rec["lr"].get<double>(), a.train[k]["lr"].get<double>()) << k;
+  }
+  EXPECT_TRUE(b2.result.finished);
+  LoopState done = LoopState::from_json(resumed.to_json());
+  ClockRun c = run_on_fake_clock(clocked(ScheduleClockMode::kTime, 900, 0.25), sched, now2, step_time, done, d / "c.jsonl");
+  EXPECT_TRUE(c.train.empty());
+  EXPECT_TRUE(c.result.finished);
+  EXPECT_EQ(done.step, 10);
+}
+
+// auto: where the steps fit in the budget it is the step clock, bit for bit; where they do not,
+// it switches to the time clock after a few measured steps and anneals by the end of the budget.
+TEST(LoopClock, AutoIsStepsWhenTheyFitAndTimeWhenTheBudgetBinds) {
+  TempDir d("clock-auto");
+  LrSchedule sched(Choice{"cosine", {}}, 1e-2, 0.1, 4, 40);
+  double now = 0;
+  LoopState fast;
+  ClockRun f = run_on_fake_clock(clocked(ScheduleClockMode::kAuto, 40, 0.5), sched, now, [](int64_t) { return 0.5; }, fast,
+                                 d / "f.jsonl");
+  ASSERT_EQ(f.train.size(), 40u);
+  for (int k = 0; k < 40; ++k) EXPECT_EQ(f.train[k]["lr"].get<double>(), sched.at(k)) << k;
+  EXPECT_FALSE(fast.time_clock);
+  EXPECT_FALSE(fast.budget_done);
+  EXPECT_TRUE(f.result.finished);
+
+  LoopState slow;
+  ClockRun s = run_on_fake_clock(clocked(ScheduleClockMode::kAuto, 40, 0.5), sched, now, [](int64_t) { return 1.5; }, slow,
+                                 d / "s.jsonl");
+  EXPECT_EQ(s.train.size(), 20u);  // 30 s of 1.5 s steps
+  EXPECT_EQ(s.train.front()["schedule_clock"], "steps");
+  EXPECT_EQ(s.train.back()["schedule_clock"], "time");
+  EXPECT_NEAR(s.train.back()["lr"].get<double>(), 1e-3, 1e-15);
+  EXPECT_TRUE(slow.time_clock);
+  EXPECT_TRUE(slow.budget_done);
+  EXPECT_TRUE(s.result.finished);
+}
+
+// Evaluations keep their step cadence, run once more at the end of the budget, and their time is
+// not training time: 100 s per evaluation, and the budget still holds its 10 steps.
+TEST(LoopClock, EvaluationsKeepTheirCadenceAndAreNotBudgetTime) {
+  TempDir d("clock-eval");
+  LrSchedule sched(Choice{"cosine", {}}, 1e-2, 0.1, 150, 900);
+  LoopOptions lo = clocked(ScheduleClockMode::kTime, 900, 0.25);
+  lo.eval_every = 4;
+  lo.eval_batches = 1;
+  double now = 0;
+  LoopState st;
+  ClockRun r = run_on_fake_clock(lo, sched, now, [](int64_t) { return 1.5; }, st, d / "log.jsonl", /*eval_seconds=*/100);
+  ASSERT_EQ(r.train.size(), 10u);
+  std::vector<int64_t> at;
+  for (const auto& e : r.eval) at.push_back(e["step"].get<int64_t>());
+  EXPECT_EQ(at, (std::vector<int64_t>{4, 8, 10}));
+  EXPECT_EQ(st.train_seconds, 15.0);
+  EXPECT_NEAR(r.train.back()["lr"].get<double>(), 1e-3, 1e-15);
+}
+
+// Through the trainer, on the real clock (no timing asserted): the clock's state is in every
+// checkpoint, a resumed time-clock run goes on from it, and the metrics say which clock ended it.
+TEST(LoopClock, TrainerStoresTheClockInTheCheckpoint) {
+  TempDir d("clock-trainer");
+  toml::table cfg = load_config("gpt-tiny");
+  apply_override(cfg, "run.threads=1");
+  apply_override(cfg, "train.log_every=1");
+  apply_override(cfg, "train.schedule_clock=\"time\"");
+  apply_override(cfg, "train.max_minutes=30");  // far more than 20 tiny steps take: the steps lead
+  TrainOptions o;
+  o.run_dir = d / "run";
+  o.quiet = true;
+  o.stop_after = 5;
+  nlohmann::json m = train(cfg, o);
+  EXPECT_FALSE(m["finished"].get<bool>());
+  const nlohmann::json s1 = load_state(checkpoint_dir(o.run_dir));
+  EXPECT_GT(s1["train_seconds"].get<double>(), 0.0) << s1.dump();
+  EXPECT_GT(s1["step_seconds"].get<double>(), 0.0) << s1.dump();
+  TrainOptions again;
+  again.run_dir = o.run_dir;
+  again.resume = true;
+  again.quiet = true;
+  m = train({}, again);
+  EXPECT_TRUE(m["finished"].get<bool>());
+  EXPECT_EQ(m["step"].get<int64_t>(), 20);
+  EXPECT_EQ(m["schedule_clock"], "time");
+  const nlohmann::json s2 = load_state(checkpoint_dir(o.run_dir));
+  EXPECT_GT(s2["train_seconds"].get<double>(), s1["train_seconds"].get<double>());
+  EXPECT_NEAR(m["budget_used"].get<double>(), s2["train_seconds"].get<double>() / 1800.0, 1e-12);
+  // every train record carries the schedule's progress, and the steps led to the end
+  std::vector<double> progress;
+  std::ifstream f(o.run_dir + "/log.jsonl");
+  for (std::string line; std::getline(f, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") progress.push_back(j["progress"].get<double>());
+  }
+  ASSERT_EQ(progress.size(), 20u);
+  EXPECT_NEAR(progress.back(), 19.0 / 20.0, 1e-12);
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "lmforge/core/error.h"
@@ -88,4 +89,42 @@ TEST(Schedule, UnknownNameGetsASuggestion) {
     EXPECT_NE(m.find("train.schedule.name"), std::string::npos) << m;
     EXPECT_NE(m.find("did you mean 'cosine'"), std::string::npos) << m;
   }
+}
+
+// The step clock must stay bit-identical to the schedule before fractional positions existed (the
+// golden trajectory and bit-exact resume depend on it): the integer formula, copied from then.
+TEST(Schedule, WholeStepsAreBitIdenticalToTheIntegerFormula) {
+  const double peak = 3e-3, ratio = 0.1;
+  const int64_t warmup = 7, total = 53;
+  for (const std::string name : {"cosine", "linear", "constant", "wsd"}) {
+    LrSchedule s(shape(name), peak, ratio, warmup, total);
+    LrSchedule unit(shape(name), 1.0, 0.0, 0, 1);  // the shape alone: s(t) = unit.at_fraction(t)
+    for (int64_t step = 0; step < total + 5; ++step) {
+      double old;
+      if (step < warmup) {
+        old = peak * static_cast<double>(step + 1) / static_cast<double>(warmup);
+      } else {
+        const double t = std::clamp(static_cast<double>(step - warmup) / static_cast<double>(total - warmup), 0.0, 1.0);
+        const double min = name == "constant" ? 0.0 : peak * ratio;
+        old = name == "constant" ? peak * unit.at_fraction(t) : min + (peak - min) * unit.at_fraction(t);
+      }
+      EXPECT_EQ(s.at(step), old) << name << " step " << step;
+      EXPECT_EQ(s.at_position(static_cast<double>(step)), s.at(step)) << name << " step " << step;
+    }
+  }
+}
+
+// The time clock's oracle: a share f of the schedule is the step clock's lr at step f * total,
+// warmup included, and f = 1 is the end of the decay (the floor).
+TEST(Schedule, AShareOfTheScheduleIsTheStepAtThatShare) {
+  LrSchedule s(shape("cosine"), 2e-3, 0.1, 20, 400);
+  for (int k = 0; k <= 16; ++k) {
+    const double f = k / 16.0;  // f * 400 = 25 k: a whole step, exactly
+    EXPECT_EQ(s.at_fraction(f), s.at(25 * k)) << "f = " << f;
+  }
+  EXPECT_NEAR(s.at_fraction(1.0), 2e-4, 1e-18);
+  // between two whole steps the lr lies between theirs (cosine decays monotonically)
+  EXPECT_LT(s.at_position(200.5), s.at(200));
+  EXPECT_GT(s.at_position(200.5), s.at(201));
+  EXPECT_DOUBLE_EQ(s.at_position(2.5), 2e-3 * 3.5 / 20);  // within warmup: the same line
 }

@@ -5,6 +5,7 @@
 
 #include "lmforge/core/error.h"
 #include "lmforge/train/checkpoint.h"
+#include "lmforge/train/config_dump.h"
 #include "lmforge/train/dist_c10d.h"
 #include "lmforge/train/launch.h"
 #include "lmforge/train/run_config.h"
@@ -41,7 +42,7 @@ int run_train_args(const TrainArgs& a, const std::function<void(toml::table&)>& 
   if (a.config.dump) {
     toml::table t = a.config.load();
     RunConfig rc = parse_run_config(t);
-    std::cout << to_toml_string(run_config_to_toml(rc));
+    std::cout << run_config_to_commented_toml(rc);
     return 0;
   }
   LMF_REQUIRE(a.nproc >= 1, UserError, "--nproc ", a.nproc, ": expected at least 1 process");

@@ -6,6 +6,7 @@
 #include "lmforge/core/precision.h"
 #include "lmforge/train/optimizer.h"
 #include "lmforge/train/schedule.h"
+#include "lmforge/train/schedule_clock.h"
 #include "lmforge/train/task.h"
 
 namespace lmforge {
@@ -93,6 +94,7 @@ RunConfig parse_run_config(const toml::table& t_in) {
   LMF_REQUIRE(tr.ddp_bucket_mb > 0, ConfigError, "config key 'train.ddp_bucket_mb': must be positive, got ", tr.ddp_bucket_mb);
   LMF_REQUIRE(tr.ddp_timeout_s > 0, ConfigError, "config key 'train.ddp_timeout_s': must be positive, got ", tr.ddp_timeout_s);
   parse_precision(tr.precision, "train.precision");
+  ScheduleClock(parse_schedule_clock(tr.schedule_clock), tr.steps, 60.0 * tr.max_minutes);  // "time" needs a budget
   c.data.tokenizer.validate();
   LMF_REQUIRE(c.model.position != "learned" || tr.seq_len <= c.model.max_seq_len, ConfigError,
               "config key 'train.seq_len' (", tr.seq_len, ") exceeds model.max_seq_len (", c.model.max_seq_len,

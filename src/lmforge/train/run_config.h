@@ -66,6 +66,7 @@ struct TrainConfig {
   int64_t keep_last = 1;
   std::string keep_best;
   double max_minutes = 0;
+  std::string schedule_clock = "steps";
   double ddp_bucket_mb = 25;
   double ddp_timeout_s = 300;
   bool tensorboard = true;
@@ -90,7 +91,8 @@ struct TrainConfig {
     v("save_every", save_every, "checkpoint every N steps; 0 = only at the end");
     v("keep_last", keep_last, "keep the N most recent saves as checkpoints/step-S (hard links of checkpoint/); 1 = only checkpoint/");
     v("keep_best", keep_best, "an eval metric (valid_loss, valid_ppl, valid_word_ppl, ...): keep the best weights in checkpoint-best/; empty = off");
-    v("max_minutes", max_minutes, "stop (and save) after this wall-clock budget; 0 = none");
+    v("max_minutes", max_minutes, "time budget; 0 = none. schedule_clock steps: stop (and save) after this many wall-clock minutes of this call; time/auto: the run's training time, evaluation and checkpoints excluded, summed over resumes");
+    v("schedule_clock", schedule_clock, "what warmup and decay follow: steps (step / train.steps) | time (the share of train.max_minutes used: the run anneals and ends when the budget does) | auto (steps, until the measured step time says max_minutes ends first, then time)");
     v("ddp_bucket_mb", ddp_bucket_mb, "data parallel: MiB of gradients per all-reduce bucket");
     v("ddp_timeout_s", ddp_timeout_s, "data parallel: seconds before a collective or the rendezvous gives up on a rank");
     v("tensorboard", tensorboard, "write TensorBoard event files (events.out.tfevents.*) beside log.jsonl");

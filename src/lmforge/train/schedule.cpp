@@ -16,11 +16,14 @@ LrSchedule::LrSchedule(const Choice& shape, double peak, double min_ratio, int64
   shape_ = ScheduleRegistry::at(shape.name, where + ".name").build(shape.options, where, ScheduleContext{});
 }
 
-double LrSchedule::at(int64_t step) const {
-  if (warmup_ > 0 && step < warmup_) return peak_ * static_cast<double>(step + 1) / static_cast<double>(warmup_);
-  const double t = total_ > warmup_
-                       ? std::clamp(static_cast<double>(step - warmup_) / static_cast<double>(total_ - warmup_), 0.0, 1.0)
-                       : 1.0;
+// One formula for both: a whole step converts to double exactly, so at(step) is bit-identical to
+// what it was when it took integers only (the golden trajectory depends on it).
+double LrSchedule::at(int64_t step) const { return at_position(static_cast<double>(step)); }
+
+double LrSchedule::at_position(double step) const {
+  const double warmup = static_cast<double>(warmup_), total = static_cast<double>(total_);
+  if (warmup_ > 0 && step < warmup) return peak_ * (step + 1.0) / warmup;
+  const double t = total_ > warmup_ ? std::clamp((step - warmup) / (total - warmup), 0.0, 1.0) : 1.0;
   if (!shape_->uses_floor()) return peak_ * shape_->at(t);
   const double min = peak_ * min_ratio_;
   return min + (peak_ - min) * shape_->at(t);

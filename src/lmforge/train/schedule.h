@@ -2,6 +2,9 @@
 // progress t in [0, 1] after warmup to a multiplier of the peak-to-floor range:
 //   lr(step) = peak * (step + 1) / warmup                       while step < warmup
 //   lr(step) = min + (peak - min) * s(t),  t = (step - warmup) / (total - warmup),  min = peak * min_lr_ratio
+// The same formula is read at a fractional step by the time clock (train/schedule_clock.h): a
+// share f of a time budget is the lr at step f * total, so warmup and decay keep their shares of
+// the run whatever the step count turns out to be.
 // The shapes, one file each under train/schedules/:
 //   cosine:   s = (1 + cos(pi t)) / 2           (Loshchilov & Hutter 2017, without restarts)
 //   linear:   s = 1 - t
@@ -39,6 +42,11 @@ class LrSchedule {
   LrSchedule(const Choice& shape, double peak, double min_ratio, int64_t warmup, int64_t total,
              const std::string& where = "train.schedule");
   double at(int64_t step) const;  // step counts from 0
+  // At a fractional step (the time clock's position); at_position(s) == at(s) for a whole s.
+  double at_position(double step) const;
+  // At a share f in [0, 1] of the schedule: at_position(f * total). 1 is the end of the decay.
+  double at_fraction(double f) const { return at_position(f * static_cast<double>(total_)); }
+  int64_t total() const { return total_; }
   double peak() const { return peak_; }
 
  private:

@@ -94,6 +94,7 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   lo.seed = static_cast<uint64_t>(cfg.run.seed);
   lo.log_every = tc.log_every, lo.eval_every = tc.eval_every, lo.eval_batches = tc.eval_batches;
   lo.save_every = tc.save_every, lo.max_minutes = tc.max_minutes, lo.stop_after = opts.stop_after;
+  lo.schedule_clock = parse_schedule_clock(tc.schedule_clock);
   lo.flops_per_token = model->train_flops_per_token(tc.seq_len);
   lo.quiet = opts.quiet;
 
@@ -106,7 +107,11 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
     log_line(str("lmforge train: ", model->num_parameters(), " parameters, ", tc.steps, " steps of ",
                  tc.batch_size * tc.seq_len * tc.grad_accum, " tokens, ",
                  tc.precision == "auto" ? str("auto -> ", dtype == at::kBFloat16 ? "bf16" : "fp32") : tc.precision, ", ",
-                 tc.optimizer.name, ", ", at::get_num_threads(), " threads -> ", opts.run_dir));
+                 tc.optimizer.name, ", ", at::get_num_threads(), " threads",
+                 lo.schedule_clock != ScheduleClockMode::kSteps && tc.max_minutes > 0
+                     ? str(", or ", tc.max_minutes, " min of training (schedule_clock ", tc.schedule_clock, ")")
+                     : std::string(),
+                 " -> ", opts.run_dir));
 
   LoopState ls = LoopState::from_json(state);
   auto save = [&](const char* why, const LoopState& s) {
@@ -142,6 +147,11 @@ nlohmann::json train(const toml::table& config_in, const TrainOptions& opts, Dis
   metrics["finished"] = lr.finished;
   metrics["skipped_steps"] = ls.skipped;
   metrics["train_seconds"] = lr.seconds;
+  if (lo.schedule_clock != ScheduleClockMode::kSteps && tc.max_minutes > 0) {
+    // Which clock the schedule ended on, and how much of the time budget the whole run used.
+    metrics["schedule_clock"] = ls.time_clock ? "time" : "steps";
+    metrics["budget_used"] = ls.train_seconds / (60.0 * tc.max_minutes);
+  }
   metrics["optimizer_state_bytes"] = optimizer_state_bytes(*built.optimizer);
   if (rank0) write_file_atomic((fs::path(opts.run_dir) / "metrics.json").string(), metrics.dump(2) + "\n");
   return metrics;
