@@ -34,6 +34,10 @@ echo "machine: $("$LMF" info | sed -n 2p | cut -c11-) | load $(cut -d' ' -f1-3 /
 for t in $TASKS; do
   f="$OUT/$t.json"
   [[ -s $f ]] && continue
+  if [[ ! -f $G/$t/train.tsv ]]; then  # e.g. QNLI: ../shared/data has its dev split only
+    echo "== $t skipped: no training split at $G/$t/train.tsv"
+    continue
+  fi
   echo "== $t $(date +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)"
   # shellcheck disable=SC2046
   "$LMF" glue --task "$t" --checkpoint "$OUT/minilm" --data "$G" --batch-size 32 --max-len 128 --lr 1e-4 --seed 17 \
