@@ -25,10 +25,10 @@ at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at:
 at::Tensor Attention::core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                            const at::Tensor& key_padding) const {
   const bool dropout = opt_.attn_dropout > 0 && is_training();
-  // "auto": the flash kernel, except bf16 on AMX machines up to S = 2048 keys, where ATen's bf16
-  // matmuls (oneDNN on AMX tiles) beat its VDPBF16PS GEMMs and the L x S scores still fit
-  // (docs/BENCHMARKS.md, "Flash attention on CPU").
-  const bool amx_bf16 = q.scalar_type() == at::kBFloat16 && active_isa() >= Isa::amx && k.size(2) <= 2048;
+  // "auto": the flash kernel, except bf16 on AMX machines below 1024 keys, where ATen's bf16
+  // matmuls (oneDNN on AMX tiles) beat its fp32 GEMMs (fwd+bwd at 256 keys: 5.2 against 8.5 ms;
+  // at 1024 flash is 2.2x faster; docs/BENCHMARKS.md, "Flash attention on CPU").
+  const bool amx_bf16 = q.scalar_type() == at::kBFloat16 && active_isa() >= Isa::amx && k.size(2) < 1024;
   const bool flash = opt_.core == "flash" || (opt_.core == "auto" && !amx_bf16);
   if (flash && !dropout) {
     FlashAttentionOptions fo;

@@ -1,6 +1,6 @@
-// Flash-attention kernels with AVX-512 (float): a register-blocked GEMM micro-kernel (up to 4 rows x
-// 64 columns of C in 16 zmm accumulators, one broadcast of A and up to 4 loads of B per step of the
-// inner dimension, masked tails), and the masking and exponentials of the online softmax 16 lanes
+// Flash-attention kernels with AVX-512 (float): a register-blocked GEMM micro-kernel (up to 6 rows x
+// 64 columns of C in 24 zmm accumulators, one broadcast of A per row and up to 4 loads of B per step
+// of the inner dimension, masked tails), and the masking and exponentials of the online softmax 16 lanes
 // at a time. The tiled algorithm is driver.inc's. The loops over the register block are unrolled by
 // pragma: without it GCC 12 keeps the accumulator array on the stack and stores it every step.
 // The AVX-512-BF16 variant (bf16 inputs where the CPU has avx512_bf16: the AMD EPYC machines, and
@@ -48,6 +48,10 @@ inline __m512 exp_ps(__m512 x) {
   return _mm512_maskz_mov_ps(live, _mm512_scalef_ps(p, n));
 }
 
+// Rows of C per register block: 6 x 4 zmm = 24 accumulators + 4 of B (of 32 registers) gives
+// 24 FMAs per 4 loads and 6 broadcasts.
+constexpr int kRows = 6;
+
 template <int R, int NV>
 void micro(int64_t kb, const float* A, int64_t rsa, int64_t csa, const float* B, int64_t ldb, float* C, int64_t ldc,
            int64_t nb, bool accumulate) {
@@ -91,7 +95,9 @@ Micro pick(int rows, int nv) {
     case 1: return pick_nv<1>(nv);
     case 2: return pick_nv<2>(nv);
     case 3: return pick_nv<3>(nv);
-    default: return pick_nv<4>(nv);
+    case 4: return pick_nv<4>(nv);
+    case 5: return pick_nv<5>(nv);
+    default: return pick_nv<kRows>(nv);
   }
 }
 
@@ -101,8 +107,8 @@ struct Avx512 {
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
       const int64_t nb = std::min<int64_t>(64, n - j0);
       const int nv = static_cast<int>((nb + 15) / 16);
-      for (int64_t i0 = 0; i0 < m; i0 += 4) {
-        const int rows = static_cast<int>(std::min<int64_t>(4, m - i0));
+      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
         pick(rows, nv)(k, A + i0 * rsa, rsa, csa, B + j0, ldb, C + i0 * ldc + j0, ldc, nb, accumulate);
       }
     }
@@ -232,7 +238,9 @@ MicroBf16 pick_bf16(int rows, int nv) {
     case 1: return pick_bf16_nv<1>(nv);
     case 2: return pick_bf16_nv<2>(nv);
     case 3: return pick_bf16_nv<3>(nv);
-    default: return pick_bf16_nv<4>(nv);
+    case 4: return pick_bf16_nv<4>(nv);
+    case 5: return pick_bf16_nv<5>(nv);
+    default: return pick_bf16_nv<kRows>(nv);
   }
 }
 
@@ -264,8 +272,8 @@ struct Avx512Bf16 : Avx512 {
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
       const int64_t nb = std::min<int64_t>(64, n - j0);
       const int nv = static_cast<int>((nb + 15) / 16);
-      for (int64_t i0 = 0; i0 < m; i0 += 4) {
-        const int rows = static_cast<int>(std::min<int64_t>(4, m - i0));
+      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
         pick_bf16(rows, nv)(kp, ap.data() + i0 * ars, ars, aps, bp.data() + j0, n, C + i0 * ldc + j0, ldc, nb,
                             accumulate);
       }

@@ -1,7 +1,7 @@
 // flash_attention as a torch::autograd::Function: forward and backward side by side, each one pass
 // over the (batch*head) slices (at::parallel_for), dispatching on active_isa(): avx512 and above ->
-// the AVX-512 fp32 kernel; bf16 inputs (widened to fp32 on entry) under avx512bf16 and above -> the
-// same kernel with VDPBF16PS GEMMs; avx2 -> the generic fp32 kernel; ref -> the oracle through
+// the AVX-512 fp32 kernel (bf16 widened to fp32 on entry); bf16 inputs under avx512bf16 -> the same
+// kernel with VDPBF16PS GEMMs (see pick()); avx2 -> the generic fp32 kernel; ref -> the oracle through
 // autograd; float64 always takes the generic kernel (finite differences).
 // The kernels read q, k, v through strides (the mixer's views of its fused QKV projection need no
 // copy) and write y as (B, L, H, d) memory, returned as its (B, H, L, d) view, so the mixer's
@@ -28,10 +28,13 @@ using namespace fak;
 
 at::ScalarType work_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
-// bf16 inputs under avx512bf16 and above take the VDPBF16PS GEMMs (their operands are bf16 anyway).
+// bf16 inputs under avx512bf16 (the AMD machines' route) take the VDPBF16PS GEMMs. Under amx they
+// take the fp32 GEMMs: on the Intel AMX machines VDPBF16PS issues at about the rate of an fp32 FMA,
+// and the pair packing makes the bf16 kernel 1.4x slower than the fp32 one (docs/BENCHMARKS.md,
+// "Flash attention on CPU"); an AMX tile kernel is what would win there.
 FaKernel pick(bool backward, at::ScalarType wt, bool bf16, Isa isa) {
   if (wt == at::kDouble) return backward ? fa_bwd_generic_f64 : fa_fwd_generic_f64;
-  if (bf16 && isa >= Isa::avx512bf16) return backward ? fa_bwd_avx512bf16_f32 : fa_fwd_avx512bf16_f32;
+  if (bf16 && isa == Isa::avx512bf16) return backward ? fa_bwd_avx512bf16_f32 : fa_fwd_avx512bf16_f32;
   if (isa >= Isa::avx512) return backward ? fa_bwd_avx512_f32 : fa_fwd_avx512_f32;
   return backward ? fa_bwd_generic_f32 : fa_fwd_generic_f32;
 }
@@ -138,7 +141,7 @@ at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 
 static const bool kInfo = register_kernel_info("flash_attention", [](at::ScalarType dt, Isa isa) -> std::string {
   if (isa == Isa::ref) return "aten (L x S scores)";
-  if (dt == at::kBFloat16 && isa >= Isa::avx512bf16) return "avx512bf16 tiles (VDPBF16PS GEMMs, fp32 softmax)";
+  if (dt == at::kBFloat16 && isa == Isa::avx512bf16) return "avx512bf16 tiles (VDPBF16PS GEMMs, fp32 softmax)";
   return isa >= Isa::avx512 ? "avx512 fp32 tiles" : "generic fp32 tiles";
 });
 
