@@ -11,6 +11,7 @@
 #include "lmforge/nn/positions.h"
 #include "lmforge/ops/flash_attn/op.h"
 #include "lmforge/ops/isa.h"
+#include "lmforge/ops/kernel_trace.h"
 
 using namespace lmforge;
 
@@ -117,4 +118,35 @@ TEST(FlashAttention, BadInputsAreClearErrors) {
   EXPECT_NE(test::error_of<std::invalid_argument>([&] { flash_attention(q, k, k, o); }).find("alibi_slopes must be (H = 2)"), std::string::npos);
   toml::table t = parse_toml_string("vocab_size = 50\nd_model = 32\nn_layers = 1\n[block]\nattention = { core = \"fast\" }\n", "test");
   EXPECT_NE(test::error_of<ConfigError>([&] { LanguageModel m(parse_model_config(&t, "model")); }).find("attention.core must be \"auto\", \"flash\" or \"aten\""), std::string::npos);
+}
+
+// bf16 inputs: each bf16 path (AMX tiles with d % 32 == 0, VDPBF16PS under avx512bf16, fp32 GEMMs
+// under avx512) is the one that runs, and stays within bf16 accuracy of a float64 reference
+// (relative rms error of the output and of each gradient).
+TEST(FlashAttention, Bf16PathsRunAndMatchFloat64) {
+  at::manual_seed(6);
+  const int64_t B = 2, H = 2, L = 150, D = 64;
+  at::Tensor q = at::randn({B, H, L, D}).to(at::kBFloat16), k = at::randn({B, H, L, D}).to(at::kBFloat16),
+             v = at::randn({B, H, L, D}).to(at::kBFloat16), g = at::randn({B, H, L, D}).to(at::kBFloat16);
+  FlashAttentionOptions o;
+  o.alibi_slopes = alibi_slopes(H);
+  Grads ref = run([&](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) { return flash_attention_ref(a, b, c, o); },
+                  q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble), g.to(at::kDouble));
+  auto rel_rms = [](const at::Tensor& x, const at::Tensor& r) {
+    return ((x.to(at::kDouble) - r).pow(2).mean().sqrt() / r.pow(2).mean().sqrt()).item<double>();
+  };
+  for (auto [isa, kernel] : {std::pair<Isa, const char*>{Isa::amx, "amx_bf16"}, {Isa::avx512bf16, "avx512bf16"},
+                             {Isa::avx512, "avx512_f32"}}) {
+    if (!isa_supported(isa)) continue;
+    ScopedIsa pin(isa);
+    Grads got = run([&](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) { return flash_attention(a, b, c, o); },
+                    q, k, v, g);
+    SCOPED_TRACE(isa_name(isa));
+    EXPECT_EQ(last_kernel("flash_attention", "forward"), kernel);
+    EXPECT_EQ(last_kernel("flash_attention", "backward"), kernel);
+    EXPECT_LT(rel_rms(got.y, ref.y), 5e-3);
+    EXPECT_LT(rel_rms(got.dq, ref.dq), 1e-2);
+    EXPECT_LT(rel_rms(got.dk, ref.dk), 1e-2);
+    EXPECT_LT(rel_rms(got.dv, ref.dv), 1e-2);
+  }
 }

@@ -36,6 +36,9 @@ void fa_fwd_generic_f64(const FaArgs&, int64_t, int64_t);
 void fa_bwd_generic_f64(const FaArgs&, int64_t, int64_t);
 void fa_fwd_avx512_f32(const FaArgs&, int64_t, int64_t);
 void fa_bwd_avx512_f32(const FaArgs&, int64_t, int64_t);
+// bf16 q, k, v (and g), fp32 y, dq, dk, dv: GEMMs on AMX tiles (cpu_amx.cpp; needs D % 32 == 0).
+void fa_fwd_amx_bf16(const FaArgs&, int64_t, int64_t);
+void fa_bwd_amx_bf16(const FaArgs&, int64_t, int64_t);
 // fp32 data, GEMMs on bf16-rounded operands with VDPBF16PS (for bf16 inputs; needs avx512_bf16).
 void fa_fwd_avx512bf16_f32(const FaArgs&, int64_t, int64_t);
 void fa_bwd_avx512bf16_f32(const FaArgs&, int64_t, int64_t);

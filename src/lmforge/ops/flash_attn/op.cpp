@@ -17,6 +17,7 @@
 #include "lmforge/core/error.h"
 #include "lmforge/ops/flash_attn/kernel.h"
 #include "lmforge/ops/kernel_info.h"
+#include "lmforge/ops/kernel_trace.h"
 #include "lmforge/ops/second_order.h"
 
 namespace lmforge {
@@ -28,15 +29,23 @@ using namespace fak;
 
 at::ScalarType work_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
-// bf16 inputs under avx512bf16 (the AMD machines' route) take the VDPBF16PS GEMMs. Under amx they
-// take the fp32 GEMMs: on the Intel AMX machines VDPBF16PS issues at about the rate of an fp32 FMA,
-// and the pair packing makes the bf16 kernel 1.4x slower than the fp32 one (docs/BENCHMARKS.md,
-// "Flash attention on CPU"); an AMX tile kernel is what would win there.
-FaKernel pick(bool backward, at::ScalarType wt, bool bf16, Isa isa) {
-  if (wt == at::kDouble) return backward ? fa_bwd_generic_f64 : fa_fwd_generic_f64;
-  if (bf16 && isa == Isa::avx512bf16) return backward ? fa_bwd_avx512bf16_f32 : fa_fwd_avx512bf16_f32;
-  if (isa >= Isa::avx512) return backward ? fa_bwd_avx512_f32 : fa_fwd_avx512_f32;
-  return backward ? fa_bwd_generic_f32 : fa_fwd_generic_f32;
+// bf16 inputs under amx take the tile kernel when d is a multiple of 32 (use_tiles), else the fp32
+// GEMMs (on the Intel AMX machines VDPBF16PS issues at about the rate of an fp32 FMA and its pair
+// packing makes it 1.4x slower than fp32: docs/BENCHMARKS.md, "Flash attention on CPU"); under
+// avx512bf16 (the AMD machines' route) they take the VDPBF16PS GEMMs.
+bool use_tiles(bool bf16, int64_t d, Isa isa) { return bf16 && isa >= Isa::amx && d % 32 == 0; }
+
+// Records the kernel it picks (ops/kernel_trace.h) so tests can tell a path from its fallback.
+FaKernel pick(bool backward, at::ScalarType wt, bool bf16, bool tiles, Isa isa) {
+  const char* pass = backward ? "backward" : "forward";
+  if (tiles) return record_kernel("flash_attention", pass, "amx_bf16"), backward ? fa_bwd_amx_bf16 : fa_fwd_amx_bf16;
+  if (wt == at::kDouble)
+    return record_kernel("flash_attention", pass, "generic_f64"), backward ? fa_bwd_generic_f64 : fa_fwd_generic_f64;
+  if (bf16 && isa == Isa::avx512bf16)
+    return record_kernel("flash_attention", pass, "avx512bf16"), backward ? fa_bwd_avx512bf16_f32 : fa_fwd_avx512bf16_f32;
+  if (isa >= Isa::avx512)
+    return record_kernel("flash_attention", pass, "avx512_f32"), backward ? fa_bwd_avx512_f32 : fa_fwd_avx512_f32;
+  return record_kernel("flash_attention", pass, "generic_f32"), backward ? fa_bwd_generic_f32 : fa_fwd_generic_f32;
 }
 
 // The tensor in the working type with a contiguous last dimension (a view when it already is one).
@@ -62,19 +71,22 @@ struct FlashAttentionFn : public torch::autograd::Function<FlashAttentionFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q0, const at::Tensor& k0, const at::Tensor& v0,
                             bool causal, int64_t window, double scale, const at::Tensor& slopes,
                             const at::Tensor& key_padding, int64_t isa) {
-    const at::ScalarType wt = work_type(q0.scalar_type());
+    const bool bf16 = q0.scalar_type() == at::kBFloat16 && k0.scalar_type() == at::kBFloat16 &&
+                      v0.scalar_type() == at::kBFloat16;
+    const bool tiles = use_tiles(bf16, q0.size(3), static_cast<Isa>(isa));
+    // The tile kernel reads bf16 and writes fp32; the others work in fp32 (fp64) throughout.
+    const at::ScalarType wt = tiles ? at::kBFloat16 : work_type(q0.scalar_type());
     at::Tensor q = working(q0, wt), k = working(k0, wt), v = working(v0, wt);
     const int64_t B = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3), S = k.size(2);
-    at::Tensor y = at::empty({B, L, H, D}, q.options()).permute({0, 2, 1, 3});
+    at::Tensor y = at::empty({B, L, H, D}, q.options().dtype(tiles ? at::kFloat : wt)).permute({0, 2, 1, 3});
     at::Tensor lse = at::empty({B * H, L}, q.options().dtype(at::kFloat));
     FaArgs a;
     a.B = B, a.H = H, a.L = L, a.S = S, a.D = D, a.causal = causal, a.window = window, a.scale = scale;
     set_masks(a, slopes, key_padding);
     a.q = view_of(q), a.k = view_of(k), a.v = view_of(v), a.y = view_of(y), a.lse = lse.data_ptr<float>();
-    const bool bf16 = q0.scalar_type() == at::kBFloat16 && k0.scalar_type() == at::kBFloat16 &&
-                      v0.scalar_type() == at::kBFloat16;
-    run(pick(false, wt, bf16, static_cast<Isa>(isa)), a);
+    run(pick(false, wt, bf16, tiles, static_cast<Isa>(isa)), a);
     ctx->saved_data["bf16"] = bf16;
+    ctx->saved_data["tiles"] = tiles;
     ctx->saved_data["causal"] = causal;
     ctx->saved_data["window"] = window;
     ctx->saved_data["scale"] = scale;
@@ -87,10 +99,12 @@ struct FlashAttentionFn : public torch::autograd::Function<FlashAttentionFn> {
     require_first_order_backward("flash_attention (fast path)");
     variable_list s = ctx->get_saved_variables();
     const at::Tensor &q = s[0], &k = s[1], &v = s[2], &y = s[3], &lse = s[4], &slopes = s[5], &key_padding = s[6];
-    const at::ScalarType wt = q.scalar_type();
+    const bool tiles = ctx->saved_data["tiles"].toBool();
+    const at::ScalarType wt = q.scalar_type();  // bf16 for the tile kernel, else fp32 / fp64
     at::Tensor g = working(grad[0], wt);
-    at::Tensor dq = at::empty(q.sizes(), q.options()), dk = at::empty(k.sizes(), k.options()),
-               dv = at::empty(v.sizes(), v.options());
+    const auto grad_opts = q.options().dtype(tiles ? at::kFloat : wt);
+    at::Tensor dq = at::empty(q.sizes(), grad_opts), dk = at::empty(k.sizes(), grad_opts),
+               dv = at::empty(v.sizes(), grad_opts);
     FaArgs a;
     a.B = q.size(0), a.H = q.size(1), a.L = q.size(2), a.D = q.size(3), a.S = k.size(2);
     a.causal = ctx->saved_data["causal"].toBool(), a.window = ctx->saved_data["window"].toInt();
@@ -99,7 +113,7 @@ struct FlashAttentionFn : public torch::autograd::Function<FlashAttentionFn> {
     a.q = view_of(q), a.k = view_of(k), a.v = view_of(v), a.y = view_of(y);
     a.lse = const_cast<float*>(lse.data_ptr<float>());
     a.g = view_of(g), a.dq = view_of(dq), a.dk = view_of(dk), a.dv = view_of(dv);
-    run(pick(true, wt, ctx->saved_data["bf16"].toBool(), static_cast<Isa>(ctx->saved_data["isa"].toInt())), a);
+    run(pick(true, wt, ctx->saved_data["bf16"].toBool(), tiles, static_cast<Isa>(ctx->saved_data["isa"].toInt())), a);
     return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -141,6 +155,7 @@ at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 
 static const bool kInfo = register_kernel_info("flash_attention", [](at::ScalarType dt, Isa isa) -> std::string {
   if (isa == Isa::ref) return "aten (L x S scores)";
+  if (dt == at::kBFloat16 && isa >= Isa::amx) return "amx tiles (d % 32 == 0; else avx512 fp32), fp32 softmax";
   if (dt == at::kBFloat16 && isa == Isa::avx512bf16) return "avx512bf16 tiles (VDPBF16PS GEMMs, fp32 softmax)";
   return isa >= Isa::avx512 ? "avx512 fp32 tiles" : "generic fp32 tiles";
 });

@@ -1,11 +1,8 @@
 // Linear-attention kernels for bf16 inputs on AMX tiles (TDPBF16PS: fp32 C += bf16 A x bf16 B).
 // The algorithm, the packing and the numerics (what is rounded to bf16 and why) are shared with
 // the AVX-512-BF16 kernel in bf16_driver.inc; this TU supplies the product: G::gemm on tiles.
-// A tile product C (16 x 16 fp32) += A (16 x 32 bf16, row-major) x B (16 rows of 16 VNNI words).
-// One tile configuration (8 tiles of 16 rows x 64 bytes): C blocks of 32 x 32 in tiles 0-3,
-// two A tiles (4, 5), two B tiles (6, 7).
-// AMX state: the caller's ISA check (isa_supported(Isa::amx)) has requested the tile permission;
-// each call loads the tile configuration on its own thread and releases it before returning.
+// Tiles, their configuration and its scope: ops/amx_tiles.inc (this TU's product has triangular
+// limits, so it keeps its own loop over the 32 x 32 C blocks).
 // GCC 12's avx512fintrin.h warns about its own _mm512_reduce_add_ps / masked intrinsics
 // (an uninitialised __Y inside the header); silence that here only.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -25,22 +22,7 @@ namespace {
 
 #include "lmforge/ops/linear_attention/bf16_driver.inc"
 
-struct alignas(64) TileConfig {
-  uint8_t palette_id = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-struct TileScope {
-  TileScope() {
-    TileConfig cfg;
-    for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-    _tile_loadconfig(&cfg);
-  }
-  ~TileScope() { _tile_release(); }
-};
+#include "lmforge/ops/amx_tiles.inc"
 
 // M, N, K multiples of 32.
 void tgemm(Tri tri, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const uint32_t* B, int64_t ldb,
