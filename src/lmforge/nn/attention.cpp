@@ -25,10 +25,12 @@ at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at:
 at::Tensor Attention::core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                            const at::Tensor& key_padding) const {
   const bool dropout = opt_.attn_dropout > 0 && is_training();
-  // "auto": the flash kernel, except bf16 on AMX machines below 1024 keys, where ATen's bf16
-  // matmuls (oneDNN on AMX tiles) beat its fp32 GEMMs (fwd+bwd at 256 keys: 5.2 against 8.5 ms;
-  // at 1024 flash is 2.2x faster; docs/BENCHMARKS.md, "Flash attention on CPU").
-  const bool amx_bf16 = q.scalar_type() == at::kBFloat16 && active_isa() >= Isa::amx && k.size(2) < 1024;
+  // "auto": the flash kernel, except bf16 on AMX machines with a head width that is not a multiple
+  // of 32 (no tile kernel: fp32 GEMMs) below 1024 keys, where ATen's bf16 matmuls (oneDNN on AMX
+  // tiles) are faster (docs/BENCHMARKS.md, "Flash attention on CPU": fwd+bwd at 256 keys, d 64, fp32
+  // GEMMs 8.5 ms against aten 5.2; the tile kernel 4.2).
+  const bool amx_bf16 = q.scalar_type() == at::kBFloat16 && active_isa() >= Isa::amx && q.size(3) % 32 != 0 &&
+                        k.size(2) < 1024;
   const bool flash = opt_.core == "flash" || (opt_.core == "auto" && !amx_bf16);
   if (flash && !dropout) {
     FlashAttentionOptions fo;

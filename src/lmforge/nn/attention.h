@@ -18,7 +18,7 @@ struct AttentionOptions {
   double rope_base = 10000.0;
   int64_t window = 0;  // 0: full attention; else local attention over the last `window` keys
   // "flash": ops/flash_attn (tiled, O(L) memory); "aten": the L x L scores; "auto": flash except
-  // bf16 on AMX machines below 1024 keys (ATen's AMX matmuls are faster there).
+  // bf16 on AMX machines with head_dim % 32 != 0 below 1024 keys (ATen's AMX matmuls win there).
   std::string core = "auto";
   template <class V>
   void visit(V& v) {
@@ -31,7 +31,7 @@ struct AttentionOptions {
     v("window", window, "sliding-window size for local attention; 0 = full");
     v("core", core,
       "\"flash\" (tiled CPU kernel, no L x L matrix; dropout falls back to aten), \"aten\" (L x L scores) or "
-      "\"auto\" (flash, except bf16 on AMX below 1024 keys)");
+      "\"auto\" (flash, except bf16 on AMX with head_dim % 32 != 0 below 1024 keys)");
   }
 };
 
