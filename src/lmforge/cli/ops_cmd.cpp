@@ -74,8 +74,7 @@ int run_ops(const OpsArgs& a) {
   // "every path passed" (e.g. an AMD machine skips amx; run the suite on an AMX machine too).
   std::string skipped;
   if (a.isa == "all" || (a.isa.empty() && mode != HarnessMode::perf))
-    for (Isa i : {Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
-      if (!isa_supported(i)) skipped += (skipped.empty() ? "" : ", ") + std::string(isa_name(i));
+    for (Isa i : unsupported_isas()) skipped += (skipped.empty() ? "" : ", ") + std::string(isa_name(i));
   if (a.json) {
     std::cout << all.dump(2) << std::endl;
     if (!skipped.empty()) std::cerr << "skipped (this CPU cannot run them): " << skipped << std::endl;

@@ -4,23 +4,8 @@
 
 #include "lmforge/nn/positions.h"
 #include "lmforge/ops/flash_attn/op.h"
-#include "lmforge/ops/isa.h"
 
 namespace lmforge {
-
-at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
-                             int64_t window, const at::Tensor& bias, const at::Tensor& key_padding,
-                             double dropout, bool training) {
-  // Scale q (L x Dh) rather than the scores (L x S): fewer multiplies.
-  at::Tensor scores = at::matmul(q * (1.0 / std::sqrt(static_cast<double>(q.size(3)))), k.transpose(-2, -1));
-  if (bias.defined()) scores = scores + bias.to(scores.scalar_type());
-  at::Tensor hidden = attention_hidden_mask(q.size(2), k.size(2), causal, window, key_padding, q.device());
-  if (hidden.defined()) scores = scores.masked_fill(hidden, -std::numeric_limits<float>::infinity());
-  at::Tensor p = at::softmax(scores, -1);
-  if (key_padding.defined()) p = p.nan_to_num(0.0);  // rows with no visible key
-  if (dropout > 0 && training) p = at::dropout(p, dropout, true);
-  return at::matmul(p, v);
-}
 
 at::Tensor Attention::core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                            const at::Tensor& key_padding) const {
@@ -29,19 +14,15 @@ at::Tensor Attention::core(const at::Tensor& q, const at::Tensor& k, const at::T
   // of 32 (no tile kernel: fp32 GEMMs) below 1024 keys, where ATen's bf16 matmuls (oneDNN on AMX
   // tiles) are faster (docs/BENCHMARKS.md, "Flash attention on CPU": fwd+bwd at 256 keys, d 64, fp32
   // GEMMs 8.5 ms against aten 5.2; the tile kernel 4.2).
-  const bool amx_bf16 = q.scalar_type() == at::kBFloat16 && active_isa() >= Isa::amx && q.size(3) % 32 != 0 &&
+  const Isa isa = active_isa();
+  const bool amx_bf16 = q.scalar_type() == at::kBFloat16 && isa >= Isa::amx && !flash_attention_bf16_tiles(q.size(3), isa) &&
                         k.size(2) < 1024;
   const bool flash = opt_.core == "flash" || (opt_.core == "auto" && !amx_bf16);
-  if (flash && !dropout) {
-    FlashAttentionOptions fo;
-    fo.causal = causal, fo.window = opt_.window, fo.key_padding = key_padding;
-    if (alibi_slopes_.defined()) fo.alibi_slopes = alibi_slopes_;
-    return flash_attention(q, k, v, fo);
-  }
-  at::Tensor bias;
-  const int64_t L = q.size(2), S = k.size(2);
-  if (alibi_slopes_.defined()) bias = alibi_bias(alibi_slopes_, L, S, S - L, causal);
-  return softmax_attention(q, k, v, causal, opt_.window, bias, key_padding, opt_.attn_dropout, is_training());
+  FlashAttentionOptions fo;
+  fo.causal = causal, fo.window = opt_.window, fo.key_padding = key_padding;
+  if (alibi_slopes_.defined()) fo.alibi_slopes = alibi_slopes_;
+  // The ATen core is the op's oracle: the L x S scores, and the one path with dropout.
+  return flash && !dropout ? flash_attention(q, k, v, fo) : flash_attention_ref(q, k, v, fo, opt_.attn_dropout, is_training());
 }
 
 Attention::Attention(const AttentionOptions& o, const LayerContext& c) : opt_(o), lc_(c) {

@@ -6,6 +6,7 @@
 #pragma once
 #include "lmforge/nn/components.h"
 #include "lmforge/nn/dense.h"
+#include "lmforge/ops/flash_attn/op.h"  // softmax_attention: the ATen core, also used by tests and routing
 
 namespace lmforge {
 
@@ -34,13 +35,6 @@ struct AttentionOptions {
       "\"auto\" (flash, except bf16 on AMX with head_dim % 32 != 0 below 1024 keys)");
   }
 };
-
-// The ATen attention core (the L x L scores; the oracle of ops/flash_attn, and the path with dropout)
-// on (B, H, L, Dh) queries and (B, H, S, Dh) keys/values; the queries are the
-// last L of the S positions. `bias` is (H, L, S) or undefined; `key_padding` (B, S) bool or undefined.
-at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
-                             int64_t window, const at::Tensor& bias, const at::Tensor& key_padding,
-                             double dropout, bool training);
 
 class Attention : public Mixer {
  public:

@@ -10,7 +10,9 @@
 namespace lmforge {
 namespace {
 std::atomic<int> g_override{-1};
-}
+// Every ISA, in order (ref first); the one list the functions below walk.
+constexpr Isa kAll[] = {Isa::ref, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx};
+}  // namespace
 
 const char* isa_name(Isa isa) {
   switch (isa) {
@@ -24,7 +26,7 @@ const char* isa_name(Isa isa) {
 }
 
 Isa parse_isa(const std::string& name, const std::string& where) {
-  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
+  for (Isa i : kAll)
     if (name == isa_name(i)) return i;
   throw UserError(str(where, ": unknown instruction set '", name, "' (expected ref, avx2, avx512, avx512bf16 or amx)"));
 }
@@ -42,18 +44,21 @@ bool isa_supported(Isa isa) {
 }
 
 Isa detected_isa() {
-  static const Isa best = [] {
-    for (Isa i : {Isa::amx, Isa::avx512bf16, Isa::avx512, Isa::avx2})
-      if (isa_supported(i)) return i;
-    return Isa::ref;
-  }();
+  static const Isa best = supported_isas().back();
   return best;
 }
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> v;
-  for (Isa i : {Isa::ref, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
+  for (Isa i : kAll)
     if (isa_supported(i)) v.push_back(i);
+  return v;
+}
+
+std::vector<Isa> unsupported_isas() {
+  std::vector<Isa> v;
+  for (Isa i : kAll)
+    if (!isa_supported(i)) v.push_back(i);
   return v;
 }
 

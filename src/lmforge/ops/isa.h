@@ -23,6 +23,8 @@ bool isa_supported(Isa isa);
 Isa detected_isa();
 // Every ISA this machine runs, ref first.
 std::vector<Isa> supported_isas();
+// The ISAs this machine cannot run, lowest first (what `ops test --isa all` skipped).
+std::vector<Isa> unsupported_isas();
 // The ISA the operators use now: a ScopedIsa override, else LMFORGE_ISA, else detected_isa().
 // Pinning an ISA the CPU lacks, or an unknown name, throws UserError.
 Isa active_isa();

@@ -100,8 +100,8 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
   bool stopped = false;
   StepOptions so = o.step;
 
-  ScheduleClock sched_clock(o.schedule_clock, o.steps, 60.0 * o.max_minutes, state.time_clock);
   const double budget_s = 60.0 * o.max_minutes;
+  ScheduleClock sched_clock(o.schedule_clock, o.steps, budget_s, state.time_clock);
   // A resumed time-clock run starts from the step time it saved, not from nothing.
   if (sched_clock.uses_time() && state.step_seconds > 0) eta_est.add_step(state.step_seconds);
   // The clock's inputs for the next step: rank 0's, refreshed after every step.
@@ -169,7 +169,7 @@ LoopResult run_loop(torch::nn::Module& model, Task& task, torch::optim::Optimize
       // Whichever ends first: the remaining steps (and evaluations) or the time budget.
       // (With the time clock the budget is training time, so the cap left is counted the same way.)
       const double cap_left = sched_clock.uses_time() ? std::max(0.0, budget_s - state.train_seconds)
-                              : o.max_minutes > 0     ? std::max(0.0, 60.0 * o.max_minutes - (now() - t_start))
+                              : o.max_minutes > 0     ? std::max(0.0, budget_s - (now() - t_start))
                                                       : -1.0;
       const double eval_left = valid.empty() ? 0.0 : evaluations_left(state.step, o.steps, o.eval_every) * last_eval_seconds;
       const double eta = eta_est.remaining(o.steps - state.step, eval_left, cap_left);

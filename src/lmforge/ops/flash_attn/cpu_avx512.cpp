@@ -63,15 +63,7 @@ struct Avx512Bf16 : Avx512 {
       ars = kp, aps = 1;
     }
     pack_pairs(B, k, n, ldb, bp.data());
-    for (int64_t j0 = 0; j0 < n; j0 += 64) {
-      const int64_t nb = std::min<int64_t>(64, n - j0);
-      const int nv = static_cast<int>((nb + 15) / 16);
-      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
-        pick_micro<Bf16Micro>(rows, nv)(kp, ap.data() + i0 * ars, ars, aps, bp.data() + j0, n, C + i0 * ldc + j0, ldc, nb,
-                            accumulate);
-      }
-    }
+    block_gemm<Bf16Micro>(kRows, m, n, kp, ap.data(), ars, aps, bp.data(), n, C, ldc, accumulate);
   }
 };
 

@@ -1,12 +1,13 @@
 // flash_attention as a torch::autograd::Function: forward and backward side by side, each one pass
-// over the (batch*head) slices (at::parallel_for), dispatching on active_isa(): avx512 and above ->
-// the AVX-512 fp32 kernel (bf16 widened to fp32 on entry); bf16 inputs under avx512bf16 -> the same
-// kernel with VDPBF16PS GEMMs (see pick()); avx2 -> the generic fp32 kernel; ref -> the oracle through
+// over the (batch*head) slices (at::parallel_for), dispatching on active_isa() (see pick()): bf16
+// inputs under amx with d % 32 == 0 -> the AMX tile kernel (bf16 in, fp32 out); bf16 under
+// avx512bf16 -> the AVX-512 kernel with VDPBF16PS GEMMs; otherwise avx512 and above -> the AVX-512
+// fp32 kernel (bf16 widened on entry); avx2 -> the generic fp32 kernel; ref -> the oracle through
 // autograd; float64 always takes the generic kernel (finite differences).
 // The kernels read q, k, v through strides (the mixer's views of its fused QKV projection need no
 // copy) and write y as (B, L, H, d) memory, returned as its (B, H, L, d) view, so the mixer's
-// transpose back to (B, L, H d) is free. Saved for backward: q, k, v and y in the working type and
-// the fp32 (B H, L) log-sum-exp.
+// transpose back to (B, L, H d) is free. Saved for backward: q, k, v in the working type (bf16 for
+// the tile kernel), y in fp32 (fp64) and the fp32 (B H, L) log-sum-exp.
 #include "lmforge/ops/flash_attn/op.h"
 
 #include <ATen/Parallel.h>
@@ -29,11 +30,10 @@ using namespace fak;
 
 at::ScalarType work_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
-// bf16 inputs under amx take the tile kernel when d is a multiple of 32 (use_tiles), else the fp32
+// bf16 inputs under amx take the tile kernel when d is a multiple of 32 (flash_attention_bf16_tiles), else the fp32
 // GEMMs (on the Intel AMX machines VDPBF16PS issues at about the rate of an fp32 FMA and its pair
 // packing makes it 1.4x slower than fp32: docs/BENCHMARKS.md, "Flash attention on CPU"); under
 // avx512bf16 (the AMD machines' route) they take the VDPBF16PS GEMMs.
-bool use_tiles(bool bf16, int64_t d, Isa isa) { return bf16 && isa >= Isa::amx && d % 32 == 0; }
 
 // Records the kernel it picks (ops/kernel_trace.h) so tests can tell a path from its fallback.
 FaKernel pick(bool backward, at::ScalarType wt, bool bf16, bool tiles, Isa isa) {
@@ -73,7 +73,7 @@ struct FlashAttentionFn : public torch::autograd::Function<FlashAttentionFn> {
                             const at::Tensor& key_padding, int64_t isa) {
     const bool bf16 = q0.scalar_type() == at::kBFloat16 && k0.scalar_type() == at::kBFloat16 &&
                       v0.scalar_type() == at::kBFloat16;
-    const bool tiles = use_tiles(bf16, q0.size(3), static_cast<Isa>(isa));
+    const bool tiles = bf16 && flash_attention_bf16_tiles(q0.size(3), static_cast<Isa>(isa));
     // The tile kernel reads bf16 and writes fp32; the others work in fp32 (fp64) throughout.
     const at::ScalarType wt = tiles ? at::kBFloat16 : work_type(q0.scalar_type());
     at::Tensor q = working(q0, wt), k = working(k0, wt), v = working(v0, wt);
@@ -139,6 +139,8 @@ void check(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const 
 }
 
 }  // namespace
+
+bool flash_attention_bf16_tiles(int64_t d, Isa isa) { return isa >= Isa::amx && d % 32 == 0; }
 
 at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const FlashAttentionOptions& o) {

@@ -18,6 +18,8 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include "lmforge/ops/isa.h"
+
 namespace lmforge {
 
 struct FlashAttentionOptions {
@@ -32,10 +34,23 @@ struct FlashAttentionOptions {
 at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const FlashAttentionOptions& o = {});
 
+// Whether bf16 inputs with head width d run their GEMMs on AMX tiles under `isa` (else on fp32
+// copies, or VDPBF16PS under avx512bf16). The mixer's "auto" core asks it (nn/attention.cpp).
+bool flash_attention_bf16_tiles(int64_t d, Isa isa);
+
 // The oracle (ref.cpp): the L x S scores in plain ATen, masked, softmax, times v; differentiable by
 // autograd (twice). `dropout` > 0 with `training` drops probabilities (the fast path has no dropout).
+// It is softmax_attention() below with the ALiBi bias built from o.alibi_slopes.
 at::Tensor flash_attention_ref(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const FlashAttentionOptions& o = {}, double dropout = 0.0, bool training = false);
+
+// The ATen attention core with any additive bias (broadcastable to (B, H, L, S), or undefined):
+// softmax(scale q k^T + bias + mask) v with the masks of attention_hidden_mask(), rows without a
+// visible key 0, optional dropout on the probabilities; scale 0 means 1 / sqrt(d). q is (B, H, L, d),
+// k and v (B, H, S, d), the queries being the last L of the S positions.
+at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                             int64_t window, const at::Tensor& bias, const at::Tensor& key_padding, double dropout,
+                             bool training, double scale = 0.0);
 
 // The (1 or B, 1, L, S) bool mask of hidden keys (true = hidden) of queries that are the last L of S
 // positions, or an undefined tensor when nothing is hidden. Shared with nn/attention.cpp.

@@ -22,22 +22,30 @@ at::Tensor attention_hidden_mask(int64_t L, int64_t S, bool causal, int64_t wind
   return hidden;
 }
 
-at::Tensor flash_attention_ref(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                               const FlashAttentionOptions& o, double dropout, bool training) {
-  const int64_t L = q.size(2), S = k.size(2);
-  const double scale = o.scale > 0 ? o.scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+at::Tensor softmax_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                             int64_t window, const at::Tensor& bias, const at::Tensor& key_padding, double dropout,
+                             bool training, double scale) {
+  if (scale <= 0) scale = 1.0 / std::sqrt(static_cast<double>(q.size(3)));
   at::Tensor scores = at::matmul(q * scale, k.transpose(-2, -1));  // scale q (L x d), not the L x S scores
-  if (o.alibi_slopes.defined()) {
-    auto opts = at::TensorOptions().dtype(at::kFloat).device(q.device());
-    at::Tensor dist = (at::arange(S - L, S, opts).unsqueeze(1) - at::arange(0, S, opts).unsqueeze(0)).abs();
-    scores = scores + (-o.alibi_slopes.to(at::kFloat).view({-1, 1, 1}) * dist).to(scores.scalar_type());
-  }
-  at::Tensor hidden = attention_hidden_mask(L, S, o.causal, o.window, o.key_padding, q.device());
+  if (bias.defined()) scores = scores + bias.to(scores.scalar_type());
+  at::Tensor hidden = attention_hidden_mask(q.size(2), k.size(2), causal, window, key_padding, q.device());
   if (hidden.defined()) scores = scores.masked_fill(hidden, -std::numeric_limits<double>::infinity());
   at::Tensor p = at::softmax(scores, -1);
-  if (o.key_padding.defined()) p = p.nan_to_num(0.0);  // rows with no visible key (only padding hides all)
+  if (key_padding.defined()) p = p.nan_to_num(0.0);  // rows with no visible key (only padding hides all)
   if (dropout > 0 && training) p = at::dropout(p, dropout, true);
   return at::matmul(p, v);
+}
+
+at::Tensor flash_attention_ref(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const FlashAttentionOptions& o, double dropout, bool training) {
+  at::Tensor bias;
+  if (o.alibi_slopes.defined()) {  // -slope_h |i - j| (its value at hidden keys does not matter)
+    const int64_t L = q.size(2), S = k.size(2);
+    auto opts = at::TensorOptions().dtype(at::kFloat).device(q.device());
+    at::Tensor dist = (at::arange(S - L, S, opts).unsqueeze(1) - at::arange(0, S, opts).unsqueeze(0)).abs();
+    bias = -o.alibi_slopes.to(at::kFloat).view({-1, 1, 1}) * dist;
+  }
+  return softmax_attention(q, k, v, o.causal, o.window, bias, o.key_padding, dropout, training, o.scale);
 }
 
 }  // namespace lmforge
