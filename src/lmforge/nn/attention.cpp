@@ -86,6 +86,10 @@ at::Tensor Attention::forward(const at::Tensor& x, ForwardContext& ctx) {
 namespace {
 struct KvCache : MixerState {
   at::Tensor k, v;  // (B, H, S, Dh)
+  void select_rows(const at::Tensor& rows) override {
+    k = select_state_rows(k, rows);
+    v = select_state_rows(v, rows);
+  }
 };
 }  // namespace
 

@@ -18,7 +18,15 @@ namespace lmforge {
 // Per-layer decoding state (a KV cache, a recurrent state, ...).
 struct MixerState {
   virtual ~MixerState() = default;
+  // Keeps the batch rows `rows` (int64, indices into dim 0, repeats allowed), in that order: batched
+  // generation drops finished rows, beam search follows each surviving hypothesis' parent.
+  virtual void select_rows(const at::Tensor& rows) = 0;
 };
+
+// Row selection of a state tensor (undefined before the first step).
+inline at::Tensor select_state_rows(const at::Tensor& t, const at::Tensor& rows) {
+  return t.defined() ? t.index_select(0, rows.to(t.device())) : t;
+}
 
 // What a mixer supports beyond forward() (B, L, D) -> (B, L, D) and the default step(). Callers
 // ask the built mixer instead of checking its name; each mixer states its own truthfully, as built

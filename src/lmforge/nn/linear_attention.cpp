@@ -107,6 +107,10 @@ class Fp32Scope {
 
 struct LinearState : MixerState {
   LinearAttentionState s;
+  void select_rows(const at::Tensor& rows) override {
+    s.S = select_state_rows(s.S, rows);
+    s.z = select_state_rows(s.z, rows);
+  }
 };
 
 }  // namespace

@@ -7,6 +7,7 @@ namespace lmforge {
 namespace {
 struct HistoryState : MixerState {
   at::Tensor history;  // (B, L_seen, D)
+  void select_rows(const at::Tensor& rows) override { history = select_state_rows(history, rows); }
 };
 }  // namespace
 
