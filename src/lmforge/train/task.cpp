@@ -25,7 +25,7 @@ int64_t Task::loss_count(const Batch& b) const {
 
 Batch Batch::to(const at::Device& dev) const {
   auto mv = [&](const at::Tensor& t) { return t.defined() ? t.to(dev) : t; };
-  return {mv(inputs), mv(targets), mv(segments), mv(key_padding)};
+  return {mv(inputs), mv(targets), mv(segments), mv(key_padding), mv(aux)};
 }
 
 std::string default_token_cache_dir(const DataConfig& d) {

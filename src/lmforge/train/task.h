@@ -3,6 +3,7 @@
 //   lm     next-token prediction on a text file (tasks/lm.cpp)           registered, data.task = "lm"
 //   mqar   multi-query associative recall, generated on the fly          registered, data.task = "mqar"
 //   mlm    masked language modelling for encoders                        registered, data.task = "mlm"
+//   ditto  lm with DITTO's pseudo-repetition loss mixed in (tasks/ditto.h)  registered, data.task = "ditto"
 //   classification / regression of sentence pairs (GLUE fine-tuning; tasks/classification.h)
 //   distillation from a teacher (attention maps or logits; tasks/distill.h, lmforge convert)
 // Tasks that a config alone describes are registered (TaskRegistry) and take their options from
@@ -37,6 +38,7 @@ struct Batch {
   at::Tensor targets;      // LM/MLM: (B, L) int64, -100 where not scored; classification (B) int64; regression (B) float
   at::Tensor segments;     // (B, L) int64 token types, or undefined
   at::Tensor key_padding;  // (B, L) bool, true = real token, or undefined (no padding)
+  at::Tensor aux;          // task-specific per-row data (DITTO: (B) unit lengths of repetition rows), or undefined
   // Tokens the model reads (for tokens/s): the real ones when padded.
   int64_t tokens() const;
   Batch to(const at::Device& dev) const;
