@@ -8,6 +8,7 @@
 #include "../test_util.h"
 #include "lmforge/core/error.h"
 #include "lmforge/eval/gen/gen_eval.h"
+#include "lmforge/eval/gen/self_reinforcement.h"
 #include "lmforge/models/language_model.h"
 
 using namespace lmforge;
@@ -88,4 +89,40 @@ TEST(GenEval, CommandReportsBothSides) {
   auto sent = run_lmforge(base + " --sentence-end 'cat sat' --no-mauve");
   EXPECT_NE(sent.code, 0);
   EXPECT_NE(sent.output.find("--sentence-end 'cat sat' is not one token"), std::string::npos) << sent.output;
+}
+
+TEST(SelfReinforcement, CurvesEqualTheModelsProbabilities) {
+  auto m = tiny_decoder();
+  const eval::TokenSeq s{3, 4, 8};
+  eval::SelfReinforcement r = eval::self_reinforcement(*m, {s, {5, 8}}, 3, /*start=*/0, 1);
+  ASSERT_EQ(r.tp.size(), 3u);
+  // By hand for the first sentence alone: [0] + s s s, token j of repetition k at 1 + 3(k-1) + j.
+  eval::SelfReinforcement one = eval::self_reinforcement(*m, {s}, 3, 0);
+  torch::NoGradGuard ng;
+  std::vector<int64_t> seq{0, 3, 4, 8, 3, 4, 8, 3, 4, 8};
+  ForwardContext ctx;
+  at::Tensor p = m->logits(m->hidden(at::tensor(seq, at::kLong).view({1, -1}), ctx)).to(at::kDouble).softmax(-1)[0];
+  for (int k = 0; k < 3; ++k) {
+    double tp = 0, ip = 0, wr = 0;
+    for (int j = 0; j < 3; ++j) {
+      const int pos = 3 * k + j;  // predicts seq[pos + 1]
+      const double pk = p[pos][seq[pos + 1]].item<double>(), p1 = p[j][seq[j + 1]].item<double>();
+      tp += pk / 3, ip += (pk > p1) / 3.0, wr += (p[pos].argmax().item<int64_t>() == seq[pos + 1]) / 3.0;
+    }
+    EXPECT_NEAR(one.tp[k], tp, 1e-6);
+    EXPECT_NEAR(one.ip[k], ip, 1e-12);
+    EXPECT_NEAR(one.wr[k], wr, 1e-12);
+  }
+  EXPECT_EQ(one.ip[0], 0.0);  // never above itself
+  EXPECT_THROW(eval::self_reinforcement(*m, {s}, 1, 0), UserError);
+  EXPECT_THROW(eval::self_reinforcement(*m, {{1, 2, 3, 4, 5, 6, 7, 8}}, 5, 0), UserError);  // 41 > 32 positions
+}
+
+TEST(SelfReinforcement, PickSentencesStopsAtLineEnds) {
+  // eos 0, end 8: "1 2 8 | 3 0 4 5 6 8 7 7 8": the 3 is cut by the line end.
+  at::Tensor t = at::tensor(std::vector<int64_t>{1, 2, 8, 3, 0, 4, 5, 6, 8, 7, 7, 8}, at::kLong);
+  auto s = eval::pick_sentences(data::span_of(t), 8, 0, 10, 3, 4);
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[1], (eval::TokenSeq{4, 5, 6, 8}));
+  EXPECT_EQ(eval::pick_sentences(data::span_of(t), 8, 0, 1, 4, 4).size(), 1u);
 }
