@@ -50,19 +50,26 @@ LanguageModel::LanguageModel(const ModelConfig& cfg) : cfg_(cfg) {
   }
   if (!cfg.tie_embeddings)
     lm_head_ = register_module("lm_head", std::make_shared<Table>(cfg.vocab_size, cfg.d_model, cfg.init_std))->weight;
+  if (cfg.hmt.enabled) {
+    validate_hmt_config(cfg.hmt, cfg.max_seq_len, cfg.kind, "model.hmt");
+    hmt_ = register_module("hmt", std::make_shared<HmtMemory>(cfg.hmt, cfg.d_model, cfg.init_std));
+  }
 }
 
 at::Tensor LanguageModel::embed(const at::Tensor& tokens, const ForwardContext& ctx) {
+  LMF_REQUIRE(tokens.dim() == 2, UserError, "model input must be (batch, length), got ", tokens.sizes());
+  return embed_rest(at::embedding(embed_, tokens), ctx);
+}
+
+at::Tensor LanguageModel::embed_rest(at::Tensor x, const ForwardContext& ctx) {
   const int64_t pos_offset = ctx.pos_offset;
   const at::Tensor& segments = ctx.segments;
   auto pit = ctx.carry.find("unpad_positions");
   const at::Tensor positions = pit != ctx.carry.end() ? pit->second : at::Tensor();
-  LMF_REQUIRE(tokens.dim() == 2, UserError, "model input must be (batch, length), got ", tokens.sizes());
-  at::Tensor x = at::embedding(embed_, tokens);
   if (pos_embed_.defined() && positions.defined()) {
     x = x + at::embedding(pos_embed_, positions);  // unpadded input: each token's position in its sequence
   } else if (pos_embed_.defined()) {
-    const int64_t L = tokens.size(1);
+    const int64_t L = x.size(1);
     LMF_REQUIRE(pos_offset + L <= cfg_.max_seq_len, UserError, "sequence of ", pos_offset + L,
                 " tokens is longer than model.max_seq_len = ", cfg_.max_seq_len, " (learned positions)");
     x = x + pos_embed_.narrow(0, pos_offset, L);
@@ -81,9 +88,19 @@ at::Tensor LanguageModel::embed(const at::Tensor& tokens, const ForwardContext& 
 }
 
 at::Tensor LanguageModel::hidden(const at::Tensor& tokens, ForwardContext& ctx) {
+  if (hmt_) return hmt_->forward(*this, tokens, ctx);
   ctx.causal = cfg_.kind == "decoder";
   ctx.training = is_training();
-  at::Tensor x = embed(tokens, ctx);
+  return stack(embed(tokens, ctx), ctx);
+}
+
+at::Tensor LanguageModel::hidden_from_embeddings(const at::Tensor& token_embeds, ForwardContext& ctx) {
+  ctx.causal = cfg_.kind == "decoder";
+  ctx.training = is_training();
+  return stack(embed_rest(token_embeds, ctx), ctx);
+}
+
+at::Tensor LanguageModel::stack(at::Tensor x, ForwardContext& ctx) {
   if (rev_) x = rev_->forward(x, ctx);
   else
     for (auto& b : blocks_) x = b->forward(x, ctx);
@@ -101,6 +118,7 @@ std::vector<std::unique_ptr<MixerState>> LanguageModel::new_states() const {
 at::Tensor LanguageModel::step(const at::Tensor& tokens, std::vector<std::unique_ptr<MixerState>>& states,
                                ForwardContext& ctx) {
   LMF_REQUIRE(!rev_, UserError, "a MEFT (reversible) model cannot decode step by step");
+  LMF_REQUIRE(!hmt_, UserError, "an HMT model cannot decode step by step yet (its segments are scored whole)");
   ctx.causal = true;
   ctx.training = false;
   at::Tensor x = embed(tokens, ctx);

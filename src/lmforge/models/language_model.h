@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lmforge/models/block.h"
+#include "lmforge/models/hmt.h"
 #include "lmforge/models/model_config.h"
 #include "lmforge/models/reversible.h"
 
@@ -15,8 +16,16 @@ class LanguageModel : public torch::nn::Module {
  public:
   explicit LanguageModel(const ModelConfig& cfg);
 
-  // tokens (B, L) int64 -> hidden states (B, L, D) after the final norm.
+  // tokens (B, L) int64 -> hidden states (B, L, D) after the final norm (through HMT's segment
+  // recurrence when model.hmt is enabled).
   at::Tensor hidden(const at::Tensor& tokens, ForwardContext& ctx);
+  // The stack alone on given token embeddings (B, L, D): positions, types and the embedding norm
+  // are added as for tokens, then the blocks and the final norm. HMT's backbone call.
+  at::Tensor hidden_from_embeddings(const at::Tensor& token_embeds, ForwardContext& ctx);
+  // The token embedding lookup alone: (B, L) -> (B, L, D).
+  at::Tensor token_embeddings(const at::Tensor& tokens) const { return at::embedding(embed_, tokens); }
+  // HMT's memory module, or null (model.hmt.enabled = false).
+  HmtMemory* hmt() const { return hmt_.get(); }
   // hidden (..., D) -> logits (..., V).
   at::Tensor logits(const at::Tensor& hidden) const;
   at::Tensor output_weight() const { return lm_head_.defined() ? lm_head_ : embed_; }
@@ -44,12 +53,17 @@ class LanguageModel : public torch::nn::Module {
   at::Tensor embed(const at::Tensor& tokens, const ForwardContext& ctx);
 
  private:
+  // Positions, token types, the embedding norm and dropout on token embeddings x.
+  at::Tensor embed_rest(at::Tensor x, const ForwardContext& ctx);
+  // The blocks (or the reversible stack) and the final norm.
+  at::Tensor stack(at::Tensor x, ForwardContext& ctx);
   ModelConfig cfg_;
   at::Tensor embed_, pos_embed_, type_embed_, lm_head_;
   std::shared_ptr<Norm> embed_norm_;
   std::vector<std::shared_ptr<Block>> blocks_;
   std::shared_ptr<ReversibleStack> rev_;
   std::shared_ptr<Norm> final_norm_;
+  std::shared_ptr<HmtMemory> hmt_;
 };
 
 }  // namespace lmforge

@@ -74,12 +74,17 @@ ModelConfig parse_model_config(const toml::table* model, const std::string& path
   r.allow("block");
   r.allow("blocks");
   r.allow("peft");
+  r.allow("hmt");
   r.finish();
   if (const toml::node* pn = model ? model->get("peft") : nullptr) {
     LMF_REQUIRE(pn->is_table(), ConfigError, "config key '", path, ".peft': expected a table ([", path, ".peft])");
     lmforge::bind(*pn->as_table(), m.peft, path + ".peft");  // qualified: ADL would find std::bind
   }
   validate_peft_config(m.peft, path + ".peft");
+  if (const toml::node* hn = model ? model->get("hmt") : nullptr) {
+    LMF_REQUIRE(hn->is_table(), ConfigError, "config key '", path, ".hmt': expected a table ([", path, ".hmt])");
+    lmforge::bind(*hn->as_table(), m.hmt, path + ".hmt");
+  }
   LMF_REQUIRE(m.kind == "decoder" || m.kind == "encoder", ConfigError, "config key '", path,
               ".kind': expected \"decoder\" or \"encoder\", got \"", m.kind, "\"");
   LMF_REQUIRE(m.position == "learned" || m.position == "rope" || m.position == "alibi" || m.position == "none",
@@ -136,6 +141,7 @@ toml::table model_config_to_toml(const ModelConfig& m) {
   }
   t.insert_or_assign("blocks", std::move(groups));
   t.insert_or_assign("peft", unbind(m.peft));
+  t.insert_or_assign("hmt", unbind(m.hmt));
   return t;
 }
 

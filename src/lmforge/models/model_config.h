@@ -21,6 +21,7 @@
 #include <toml++/toml.h>
 
 #include "lmforge/core/config.h"
+#include "lmforge/models/hmt_config.h"
 #include "lmforge/models/peft_config.h"
 
 namespace lmforge {
@@ -50,6 +51,7 @@ struct ModelConfig {
   bool embed_norm = false;      // norm after the embedding sum (BERT, MosaicBERT)
   std::vector<BlockSpec> layers;  // one per layer, resolved
   PeftConfig peft;                // [model.peft]: LoRA / MEFT, applied after the weights load
+  HmtConfig hmt;                  // [model.hmt]: HMT's segment recurrence and memory (models/hmt.h)
 
   template <class V>
   void visit_scalars(V& v) {
