@@ -8,6 +8,7 @@
 
 #include "../test_util.h"
 #include "lmforge/core/error.h"
+#include "lmforge/eval/perplexity.h"
 #include "lmforge/models/language_model.h"
 
 using namespace lmforge;
@@ -126,4 +127,17 @@ TEST(Hmt, BadConfigsAreRefused) {
   EXPECT_NE(msg("sensory = 12\n").find("model.hmt.sensory' (12) is longer than a segment (4)"), std::string::npos);
   EXPECT_NE(msg("sensory = 2\nquery = \"future\"\n").find("model.hmt.query"), std::string::npos);
   EXPECT_NE(msg("sensory = 2\ncolour = 1\n").find("colour"), std::string::npos);
+}
+
+TEST(Hmt, PerplexityReadsTheStreamOnceWithMemory) {
+  auto m = hmt_model("sensory = 2\ncache = 4\n");
+  // 150 targets: more than one chunk of 16 segments (64 tokens), a partial last segment.
+  at::manual_seed(3);
+  at::Tensor stream = at::randint(V, {151}, at::kLong);
+  PerplexityOptions o;
+  PerplexityResult r = score_stream(*m, stream, o);
+  EXPECT_EQ(r.tokens, 150);
+  at::Tensor h = run(*m, stream.narrow(0, 0, 150).view({1, -1}));
+  const double nll = -m->logits(h[0]).to(at::kDouble).log_softmax(-1).gather(1, stream.narrow(0, 1, 150).view({-1, 1})).sum().item<double>();
+  EXPECT_NEAR(r.nll, nll, 1e-4 * nll);
 }

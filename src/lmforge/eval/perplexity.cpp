@@ -9,7 +9,38 @@
 
 namespace lmforge {
 
+namespace {
+
+// An HMT model reads the whole stream once, segment after segment, its memory carried across
+// (context and stride do not apply): each token is scored once, with the segment's own tokens, the
+// sensory tokens and the recalled memory as its context.
+PerplexityResult score_stream_hmt(LanguageModel& model, const at::Tensor& stream, const PerplexityOptions& o) {
+  const int64_t n = stream.numel() - 1, L = model.hmt()->config().segment_len, chunk = 16 * L;
+  const at::Device dev = model.output_weight().device();
+  model.eval();
+  torch::NoGradGuard ng;
+  AutocastGuard ac(o.dtype, dev);
+  const at::Tensor s = stream.to(at::kLong).contiguous();
+  PerplexityResult r;
+  HmtState state;
+  for (int64_t lo = 0; lo < n; lo += chunk) {
+    const int64_t len = std::min(chunk, n - lo);
+    at::Tensor inputs = s.narrow(0, lo, len).view({1, -1}).to(dev), targets = s.narrow(0, lo + 1, len).to(dev);
+    ForwardContext ctx;
+    at::Tensor h = model.hmt()->forward(model, inputs, ctx, &state);
+    r.nll += linear_cross_entropy_sum(h.reshape({-1, h.size(-1)}), model.output_weight(), targets).item<double>();
+    r.tokens += len;
+    if (o.unk_id >= 0) r.unk_targets += (targets == o.unk_id).sum().item<int64_t>();
+    r.windows += (len + L - 1) / L;
+    if (o.progress) o.progress(lo + len, n);
+  }
+  return r;
+}
+
+}  // namespace
+
 PerplexityResult score_stream(LanguageModel& model, const at::Tensor& stream, const PerplexityOptions& o) {
+  if (model.hmt()) return score_stream_hmt(model, stream, o);
   const int64_t n = stream.numel() - 1;
   std::vector<Window> wins = sliding_windows(n, o.context, o.stride);
   PerplexityResult r;

@@ -31,7 +31,8 @@ struct PerplexityResult {
   int64_t windows = 0;
 };
 
-// stream: 1-D int64, [eos] + tokens. Scores stream[1..].
+// stream: 1-D int64, [eos] + tokens. Scores stream[1..]. An HMT model (model.hmt) reads the stream
+// once, segment by segment with its memory (context and stride do not apply).
 PerplexityResult score_stream(LanguageModel& model, const at::Tensor& stream, const PerplexityOptions& o);
 
 // The JSON report: tokens, words, bytes, nll, token_ppl, word_ppl, bits_per_byte, unk_fraction.
