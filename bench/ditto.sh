@@ -31,6 +31,7 @@ for task in lm ditto; do
 done
 for m in mle ft-lm ft-ditto; do
   run=$OUT/$m
+  [[ -f $run/repetition.json && $run/repetition.json -nt $run/metrics.json ]] && continue
   $LMF eval-lm --threads "$THREADS" --checkpoint "$run" --data "$VALID" --context 128 --stride 64 --json > "$run/eval-lm.json"
   $LMF generate --threads "$THREADS" --checkpoint "$run" --eval "$VALID" --prefix-len 50 --max-new 100 --prompts 200 \
     --mauve-model "$OUT/mle" --out "$run/gen-greedy.json" > /dev/null

@@ -73,7 +73,9 @@ toml::table ditto_config(const std::string& train_file, const std::string& cache
 TEST(Ditto, TaskMixesRepetitionUpdatesIntoLm) {
   TempDir d("ditto");
   std::string text;
-  for (int i = 0; i < 20; ++i) text += " the cat sat on the mat . a dog ran . the end came soon . \n";
+  // Rows of 24 tokens: many hold fewer than three sentence ends (the heading lines), so repetition
+  // updates only happen because such rows borrow another row's sentences.
+  for (int i = 0; i < 20; ++i) text += " = heading words here = \n the cat sat on the mat . a dog ran . the end came soon . \n";
   test::write_text(d / "train.txt", text);
   TrainOptions o;
   o.quiet = true;

@@ -1,6 +1,8 @@
 // DITTO's pseudo-repetition task; see ditto.h.
 #include "lmforge/train/tasks/ditto.h"
 
+#include <algorithm>
+
 #include "lmforge/data/counter_rng.h"
 #include "lmforge/models/language_model.h"
 
@@ -66,13 +68,25 @@ Batch DittoTask::train_batch(int64_t step, int64_t micro, int rank, int world) {
   if (data::uniform01(data::counter_key(seed_, 0xD177, static_cast<uint64_t>(step))) >= o_.mix) return b;
   const int64_t B = b.inputs.size(0), T = b.inputs.size(1);
   at::Tensor in = b.inputs.contiguous();
+  std::vector<std::vector<int64_t>> rows(B);
+  std::vector<int64_t> usable;  // rows with a sentence that has one before it
+  for (int64_t r = 0; r < B; ++r) {
+    rows[r].assign(in[r].data_ptr<int64_t>(), in[r].data_ptr<int64_t>() + T);
+    if (pseudo_repetition(rows[r], end_id_, 0)) usable.push_back(r);
+  }
+  if (usable.empty()) return b;  // no row of the batch has a usable sentence: this update is plain LM
   std::vector<int64_t> inputs, targets, units;
   for (int64_t r = 0; r < B; ++r) {
-    std::vector<int64_t> x(in[r].data_ptr<int64_t>(), in[r].data_ptr<int64_t>() + T);
+    // A row without a usable sentence takes the next usable row's text (the reference's rows of
+    // 1,536 tokens always have one; at a few hundred tokens many rows do not).
+    int64_t src = r;
+    if (!std::binary_search(usable.begin(), usable.end(), r)) {
+      auto it = std::upper_bound(usable.begin(), usable.end(), r);
+      src = it == usable.end() ? usable.front() : *it;
+    }
     const uint64_t global_row = static_cast<uint64_t>(r * world + rank);
-    auto row = pseudo_repetition(x, end_id_, data::counter_key(seed_, static_cast<uint64_t>(step * grad_accum_ + micro),
-                                                               global_row, 0xD177));
-    if (!row) return b;  // a row without a usable sentence: this update is plain LM
+    auto row = pseudo_repetition(rows[src], end_id_,
+                                 data::counter_key(seed_, static_cast<uint64_t>(step * grad_accum_ + micro), global_row, 0xD177));
     for (int64_t t = 0; t < T; ++t) row->target[t] = t >= row->prefix + row->unit ? row->target[t] : -100;
     inputs.insert(inputs.end(), row->input.begin(), row->input.end());
     targets.insert(targets.end(), row->target.begin(), row->target.end());

@@ -6,8 +6,10 @@
 // e_0 < e_1 < ... the positions of the sentence-end token in x; s uniform in [1, #ends - 2];
 // prefix = x(e_{s-1}, e_s) (strictly between), unit = x[e_s, e_{s+1}) (the sentence with its
 // leading end token), P = |prefix|, L = |unit|; the sequence prefix + unit + unit + ... gives
-// input = its first T tokens and target = the next T. A row with fewer than 3 ends makes the whole
-// update an ordinary LM update.
+// input = its first T tokens and target = the next T. The reference makes the whole update plain LM
+// when any row has fewer than 3 ends, which at its 1,536-token rows is rare; at a few hundred tokens
+// it would be nearly every update, so here such a row borrows the next usable row's text (with its
+// own sentence pick), and only a batch without any usable row is plain LM.
 // Loss on target positions t >= P + L (the second repetition on; T - P - L of them), with
 // p_t = p(target_t | input_<=t) and the baseline b_t = stopgrad(p_{t-L}) (the same token one
 // repetition earlier):
