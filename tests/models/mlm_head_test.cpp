@@ -91,21 +91,8 @@ namespace {
 // A tiny BertForMaskedLM checkpoint with HF names; `decoder` = the word embedding (tied) or not.
 TMap hf_bert_mlm(bool tied) {
   at::manual_seed(3);
-  TMap t;
+  TMap t = test::random_hf_bert(V, D, F, P, NL);
   auto r = [](std::vector<int64_t> s) { return at::randn(s) * 0.3; };
-  t["bert.embeddings.word_embeddings.weight"] = r({V, D});
-  t["bert.embeddings.position_embeddings.weight"] = r({P, D});
-  t["bert.embeddings.token_type_embeddings.weight"] = r({2, D});
-  t["bert.embeddings.LayerNorm.weight"] = 1 + r({D}), t["bert.embeddings.LayerNorm.bias"] = r({D});
-  for (int i = 0; i < NL; ++i) {
-    std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
-    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"})
-      t[p + n + ".weight"] = r({D, D}), t[p + n + ".bias"] = r({D});
-    t[p + "intermediate.dense.weight"] = r({F, D}), t[p + "intermediate.dense.bias"] = r({F});
-    t[p + "output.dense.weight"] = r({D, F}), t[p + "output.dense.bias"] = r({D});
-    for (const char* n : {"attention.output.LayerNorm", "output.LayerNorm"})
-      t[p + n + ".weight"] = 1 + r({D}), t[p + n + ".bias"] = r({D});
-  }
   t["cls.predictions.transform.dense.weight"] = r({D, D});
   t["cls.predictions.transform.dense.bias"] = r({D});
   t["cls.predictions.transform.LayerNorm.gamma"] = 1 + r({D});  // old TF-converted names

@@ -77,16 +77,21 @@ void expect_same(const Result& full, const Result& sub, const std::string& what)
   }
 }
 
+// The full forward and the subset forward of one model (training mode: dropout is 0, so it must not
+// change what is computed) on the same batch.
+void expect_subset_equals_full(const ModelConfig& c, int64_t B, int64_t L, const std::string& what) {
+  LanguageModel m(c);
+  m.train();
+  at::Tensor ids = at::randint(V, {B, L});
+  at::Tensor y = mlm_targets(ids);
+  expect_same(run(m, ids, y, false), run(m, ids, y, true), what);
+}
+
 }  // namespace
 
 TEST(MlmSubset, MosaicBertLastLayerOnMaskedRowsEqualsFullLossAndGradients) {
   at::manual_seed(1);
-  LanguageModel m(mosaic(kPostLn, kMosaicModel));
-  m.train();  // dropout is 0: training mode must not change what is computed
-  at::Tensor ids = at::randint(V, {3, 24});
-  at::Tensor y = mlm_targets(ids);
-  Result full = run(m, ids, y, false), sub = run(m, ids, y, true);
-  expect_same(full, sub, "post-LN mosaic");
+  expect_subset_equals_full(mosaic(kPostLn, kMosaicModel), 3, 24, "post-LN mosaic");
 }
 
 TEST(MlmSubset, PreLnAndAMixerWithoutItsOwnRowPath) {
@@ -94,11 +99,7 @@ TEST(MlmSubset, PreLnAndAMixerWithoutItsOwnRowPath) {
   // Layers 0-1 attention, the last one linear attention (the default forward_rows: all rows, then gather).
   const std::string blocks = "ffn = \"mlp\"\nnorm_position = \"pre\"\n[[blocks]]\nrepeat = 2\n[[blocks]]\nrepeat = 1\n"
                              "mixer = \"linear_attention\"\n";
-  LanguageModel m(mosaic(blocks, "position = \"rope\"\nfinal_norm = true\n"));
-  at::Tensor ids = at::randint(V, {2, 20});
-  at::Tensor y = mlm_targets(ids);
-  Result full = run(m, ids, y, false), sub = run(m, ids, y, true);
-  expect_same(full, sub, "pre-LN, linear attention last");
+  expect_subset_equals_full(mosaic(blocks, "position = \"rope\"\nfinal_norm = true\n"), 2, 20, "pre-LN, linear attention last");
 }
 
 TEST(MlmSubset, CarriedLayerStateIsRefused) {
