@@ -27,22 +27,13 @@ void write_hf(const std::string& dir, const TMap& t, const nlohmann::json& cfg) 
 
 TEST(HfImport, BertMatchesReferenceForward) {
   at::manual_seed(3);
-  TMap t;
+  TMap t = lmforge::test::random_hf_bert(V, D, F, P, NL);
   auto r = [](std::vector<int64_t> s) { return at::randn(s) * 0.3; };
-  t["bert.embeddings.word_embeddings.weight"] = r({V, D});
-  t["bert.embeddings.position_embeddings.weight"] = r({P, D});
-  t["bert.embeddings.token_type_embeddings.weight"] = r({2, D});
-  t["bert.embeddings.LayerNorm.gamma"] = 1 + r({D});  // old TF-converted names
-  t["bert.embeddings.LayerNorm.beta"] = r({D});
-  for (int i = 0; i < NL; ++i) {
-    std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
-    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"})
-      t[p + n + ".weight"] = r({D, D}), t[p + n + ".bias"] = r({D});
-    t[p + "intermediate.dense.weight"] = r({F, D}), t[p + "intermediate.dense.bias"] = r({F});
-    t[p + "output.dense.weight"] = r({D, F}), t[p + "output.dense.bias"] = r({D});
-    for (const char* n : {"attention.output.LayerNorm", "output.LayerNorm"})
-      t[p + n + ".weight"] = 1 + r({D}), t[p + n + ".bias"] = r({D});
-  }
+  // old TF-converted names for the embedding LayerNorm
+  t["bert.embeddings.LayerNorm.gamma"] = t["bert.embeddings.LayerNorm.weight"];
+  t["bert.embeddings.LayerNorm.beta"] = t["bert.embeddings.LayerNorm.bias"];
+  t.erase("bert.embeddings.LayerNorm.weight");
+  t.erase("bert.embeddings.LayerNorm.bias");
   t["bert.pooler.dense.weight"] = r({D, D});
   t["bert.pooler.dense.bias"] = r({D});
   t["cls.predictions.bias"] = r({V});
@@ -54,7 +45,9 @@ TEST(HfImport, BertMatchesReferenceForward) {
   lmforge::HfImport imp = lmforge::import_hf(dir.path());
   EXPECT_EQ(imp.family, "bert");
   EXPECT_EQ(imp.pooler.size(), 2u);
-  EXPECT_EQ(imp.skipped, (std::vector<std::string>{"cls.predictions.bias"}));
+  EXPECT_TRUE(imp.skipped.empty());  // cls.predictions.bias is the logit bias (mlm_head_test.cpp)
+  EXPECT_TRUE(imp.config.head_bias);
+  EXPECT_FALSE(imp.config.head_transform);
 
   at::Tensor ids = at::randint(V, {2, 7}), seg = at::zeros({2, 7}, at::kLong);
   seg.narrow(1, 4, 3).fill_(1);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -70,6 +71,28 @@ inline at::Tensor gpt2_reference(const TMap& s, const at::Tensor& ids, const HfD
     x = x + conv(hf_act(conv(hf_ln(x, s, p + "ln_2", m), p + "mlp.c_fc"), m), p + "mlp.c_proj");
   }
   return hf_ln(x, s, "ln_f", m);
+}
+
+// A random BERT encoder in HF names with the "bert." prefix (BertModel's tensors, no pooler or
+// head): weights N(0, 0.3^2), LayerNorm gains 1 + N(0, 0.3^2). Draws from the global generator.
+inline TMap random_hf_bert(int64_t V, int64_t D, int64_t F, int64_t P, int64_t NL) {
+  TMap t;
+  auto r = [](std::vector<int64_t> s) { return at::randn(s) * 0.3; };
+  t["bert.embeddings.word_embeddings.weight"] = r({V, D});
+  t["bert.embeddings.position_embeddings.weight"] = r({P, D});
+  t["bert.embeddings.token_type_embeddings.weight"] = r({2, D});
+  t["bert.embeddings.LayerNorm.weight"] = 1 + r({D});
+  t["bert.embeddings.LayerNorm.bias"] = r({D});
+  for (int64_t i = 0; i < NL; ++i) {
+    std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
+    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"})
+      t[p + n + ".weight"] = r({D, D}), t[p + n + ".bias"] = r({D});
+    t[p + "intermediate.dense.weight"] = r({F, D}), t[p + "intermediate.dense.bias"] = r({F});
+    t[p + "output.dense.weight"] = r({D, F}), t[p + "output.dense.bias"] = r({D});
+    for (const char* n : {"attention.output.LayerNorm", "output.LayerNorm"})
+      t[p + n + ".weight"] = 1 + r({D}), t[p + n + ".bias"] = r({D});
+  }
+  return t;
 }
 
 }  // namespace lmforge::test

@@ -17,12 +17,18 @@ struct MlmOptions {
   double eval_mask_rate = 0.15;
   double mask_token_share = 0.8;
   double random_token_share = 0.1;
+  // MosaicBERT's subset trick (bert_layers.py, subset_idx): the loss reads only the masked rows, so
+  // the last layer computes its output (attention output projection, residual, norms, feed-forward)
+  // and the head only there. Same loss and gradients as the full computation.
+  bool last_layer_subset = false;
   template <class V>
   void visit(V& v) {
     v("mask_rate", mask_rate, "mlm: share of tokens selected for prediction in training (MosaicBERT 0.30, BERT 0.15)");
     v("eval_mask_rate", eval_mask_rate, "mlm: the same for the validation batches");
     v("mask_token_share", mask_token_share, "mlm: share of selected tokens replaced by [MASK]");
     v("random_token_share", random_token_share, "mlm: share of selected tokens replaced by a random token");
+    v("last_layer_subset", last_layer_subset,
+      "mlm: the last layer and the head run on the masked rows only (MosaicBERT); same loss and gradients");
   }
 };
 

@@ -5,7 +5,6 @@
 #include "lmforge/core/precision.h"
 #include "lmforge/eval/sliding_window.h"
 #include "lmforge/models/language_model.h"
-#include "lmforge/ops/linear_xent/op.h"
 
 namespace lmforge {
 
@@ -67,8 +66,7 @@ PerplexityResult score_stream(LanguageModel& model, const at::Tensor& stream, co
     at::Tensor inputs = at::stack(in).to(dev), targets = at::stack(tg).to(dev);
     ForwardContext ctx;
     at::Tensor h = model.hidden(inputs, ctx);
-    r.nll += linear_cross_entropy_sum(h.reshape({-1, h.size(-1)}), model.output_weight(), targets.reshape({-1}))
-                 .item<double>();
+    r.nll += model.loss_sum(h.reshape({-1, h.size(-1)}), targets.reshape({-1})).item<double>();
     at::Tensor scored = targets != -100;
     r.tokens += scored.sum().item<int64_t>();
     if (o.unk_id >= 0) r.unk_targets += (targets == o.unk_id).sum().item<int64_t>();

@@ -45,6 +45,23 @@ at::Tensor Block::mixer_half(const at::Tensor& x, ForwardContext& ctx) {
 
 at::Tensor Block::forward(const at::Tensor& x, ForwardContext& ctx) { return ffn_half(mixer_half(x, ctx), ctx); }
 
+at::Tensor Block::forward_rows(const at::Tensor& x, ForwardContext& ctx, const at::Tensor& rows) {
+  at::Tensor x_rows = x.reshape({-1, x.size(-1)}).index_select(0, rows).unsqueeze(0);  // (1, n, D)
+  // The n rows are real tokens taken out of their sequences: the norms and the feed-forward see
+  // them without padding facts (row-wise components give the full forward's values at those rows).
+  ForwardContext rctx;
+  rctx.causal = ctx.causal, rctx.training = ctx.training, rctx.pos_offset = ctx.pos_offset;
+  auto mix = [&](const at::Tensor& in) {
+    at::Tensor a = mixer_->forward_rows(in, ctx, rows).unsqueeze(0);
+    if (meft_attn_) a = a + meft_attn_->forward(a);
+    return dropout_ > 0 && is_training() ? at::dropout(a, dropout_, true) : a;
+  };
+  at::Tensor h = post_norm_ ? norm1_->forward(x_rows + mix(x), rctx) : x_rows + mix(norm1_->forward(x, ctx));
+  at::Tensor y = ffn_half(h, rctx);
+  for (auto& [k, v] : rctx.aux_losses) ctx.aux_losses[k] = v;  // a MoE's balance loss, over the rows
+  return y;
+}
+
 at::Tensor Block::step(const at::Tensor& x, MixerState& state, ForwardContext& ctx) {
   return ffn_half(mix_half(x, ctx, [&](const at::Tensor& t) { return mixer_->step(t, state, ctx); }), ctx);
 }

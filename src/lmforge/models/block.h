@@ -21,6 +21,11 @@ class Block : public torch::nn::Module {
   // The two halves of forward(): x -> h (mixer sub-block), h -> y (feed-forward sub-block).
   at::Tensor mixer_half(const at::Tensor& x, ForwardContext& ctx);
   at::Tensor ffn_half(const at::Tensor& h, ForwardContext& ctx);
+  // forward() at some rows only: x (B, L, D) (or unpadded (1, nnz, D)) -> (1, n, D), the rows
+  // `rows` of forward()'s output flattened to (B L, D). The mixer reads every row; its output,
+  // the residual, the norms and the feed-forward run on the n rows (MosaicBERT's last layer).
+  // Needs row-wise norms and feed-forwards (layernorm / rmsnorm; not PowerNorm's batch statistics).
+  at::Tensor forward_rows(const at::Tensor& x, ForwardContext& ctx, const at::Tensor& rows);
   // MEFT adapters of width r (see above); each flag adds one.
   void add_meft_adapters(bool attn, bool ffn, bool rev, int64_t r, double dropout);
   BottleneckAdapter* meft_rev() const { return meft_rev_.get(); }

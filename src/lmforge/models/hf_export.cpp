@@ -34,6 +34,11 @@ struct Layout {
   std::string activation;  // HF's name
 };
 
+// Our activation name -> HF's ("" when HF has none).
+std::string hf_activation(const std::string& act) {
+  return act == "gelu" ? "gelu" : act == "gelu_tanh" ? "gelu_new" : act == "relu" ? "relu" : act == "silu" ? "silu" : "";
+}
+
 [[noreturn]] void refuse(const std::string& family, const std::string& what) {
   throw UserError(str("export-hf: this model has no Hugging Face ", family, " layout: ", what,
                       "; only GPT-2-style decoders and BERT-style encoders can be exported"));
@@ -57,8 +62,7 @@ Layout check_blocks(const ModelConfig& c, const std::string& family, const std::
       refuse(family, str(b.path, ".attention.window = ", get<int64_t>(a, "window"), " (local attention)"));
     const toml::table m = resolved<FfnRegistry>(b, "mlp");
     const std::string act = get<std::string>(m, "activation");
-    const std::string hf_act = act == "gelu" ? "gelu" : act == "gelu_tanh" ? "gelu_new" : act == "relu" ? "relu"
-                                                                           : act == "silu" ? "silu" : "";
+    const std::string hf_act = hf_activation(act);
     if (hf_act.empty()) refuse(family, str(b.path, ".mlp.activation = \"", act, "\""));
     // As the MLP computes its width (nn/feedforward.cpp).
     const int64_t hidden = get<int64_t>(m, "hidden") > 0 ? get<int64_t>(m, "hidden")
@@ -165,8 +169,21 @@ void export_bert(const ModelConfig& c, const Layout& L, const Source& s, const s
     o["pooler.dense.weight"] = pooler.at("weight").to(s.dtype).contiguous();
     o["pooler.dense.bias"] = pooler.at("bias").to(s.dtype).contiguous();
   }
+  if (c.head_transform) {
+    // BertForMaskedLM: the encoder under "bert." (as bert-base-uncased's file), the head under
+    // cls.predictions. The decoder weight is the tied word embedding, which HF's own files leave out.
+    std::map<std::string, at::Tensor> prefixed;
+    for (auto& [k, v] : o) prefixed["bert." + k] = v;
+    o = std::move(prefixed);
+    o["cls.predictions.transform.dense.weight"] = s("head_transform.dense.weight");
+    o["cls.predictions.transform.dense.bias"] = s("head_transform.dense.bias");
+    o["cls.predictions.transform.LayerNorm.weight"] = s("head_transform.norm.weight");
+    o["cls.predictions.transform.LayerNorm.bias"] = s.bias_or_zeros("head_transform.norm.bias", D);
+    o["cls.predictions.bias"] = s.bias_or_zeros("head_bias", c.vocab_size);
+    if (!c.tie_embeddings) o["cls.predictions.decoder.weight"] = s("lm_head.weight");
+  }
   out.config = {{"model_type", "bert"},
-                {"architectures", {"BertModel"}},
+                {"architectures", {c.head_transform ? "BertForMaskedLM" : "BertModel"}},
                 {"vocab_size", c.vocab_size},
                 {"hidden_size", D},
                 {"num_hidden_layers", static_cast<int64_t>(c.layers.size())},
@@ -180,6 +197,7 @@ void export_bert(const ModelConfig& c, const Layout& L, const Source& s, const s
                 {"attention_probs_dropout_prob", 0.0},
                 {"initializer_range", c.init_std},
                 {"position_embedding_type", "absolute"},
+                {"tie_word_embeddings", c.tie_embeddings},
                 {"pad_token_id", 0}};
 }
 
@@ -203,8 +221,14 @@ HfExport export_hf(const LanguageModel& model, at::ScalarType dtype, const std::
   } else {
     if (!c.embed_norm) refuse(f, "model.embed_norm = false (BERT normalises the embedding sum)");
     if (c.final_norm) refuse(f, "model.final_norm = true (BERT has no final LayerNorm)");
+    if (c.head_bias && !c.head_transform)
+      refuse(f, "model.head_bias = true without model.head_transform (BERT's MLM head has both)");
   }
+  if (f == "gpt2" && (c.head_transform || c.head_bias))
+    refuse(f, "model.head_transform / model.head_bias (GPT-2's output is the tied embedding alone)");
   const Layout L = check_blocks(c, f, f == "gpt2" ? "pre" : "post");
+  if (c.head_transform && hf_activation(c.head_activation) != L.activation)
+    refuse(f, str("model.head_activation = \"", c.head_activation, "\" differs from the MLP's (BERT's head uses hidden_act)"));
   Source s{{}, dtype};
   for (const auto& p : model.named_parameters()) s.t[p.key()] = p.value().detach().cpu();
   for (const auto& b : model.named_buffers()) s.t[b.key()] = b.value().detach().cpu();

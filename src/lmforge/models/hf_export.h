@@ -9,6 +9,9 @@
 // without are written as zeros and LayerNorms without a shift get a zero bias, which computes the
 // same function. Activations map to HF's names (gelu -> "gelu", gelu_tanh -> "gelu_new",
 // relu, silu). Token-type embeddings an encoder lacks are written as zeros (type_vocab_size 2).
+// An encoder with the MLM head transform (model.head_transform, same activation as the MLP) exports
+// as BertForMaskedLM: the encoder under "bert.", cls.predictions.transform.*, cls.predictions.bias
+// (zeros without model.head_bias), and cls.predictions.decoder.weight only when untied.
 //
 // Anything else has no HF layout and is refused with a UserError naming the first component that
 // has none and its config key (a Hyena mixer, rotary positions, RMSNorm, MoE, Monarch, local

@@ -17,12 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-}  // namespace
 
-std::map<std::string, at::Tensor> map_hf_names(const std::string& family, const std::map<std::string, at::Tensor>& hf_in,
-                                               int64_t n_layers, std::vector<std::string>* skipped,
-                                               std::map<std::string, at::Tensor>* pooler) {
-  // Strip the model prefix (bert. / transformer.) and BERT's old gamma/beta names.
+// Strips the model prefix (bert. / transformer.) and BERT's old gamma/beta names; fp32.
+std::map<std::string, at::Tensor> plain_names(const std::map<std::string, at::Tensor>& hf_in) {
   std::map<std::string, at::Tensor> hf;
   for (const auto& [k0, v] : hf_in) {
     std::string k = k0;
@@ -32,6 +29,29 @@ std::map<std::string, at::Tensor> map_hf_names(const std::string& family, const 
     if (k.size() > 5 && k.compare(k.size() - 5, 5, ".beta") == 0) k = k.substr(0, k.size() - 5) + ".bias";
     hf[k] = v.to(at::kFloat);
   }
+  return hf;
+}
+
+// What of BERT's MLM head (BertForMaskedLM's cls.predictions) a checkpoint holds.
+struct BertHead {
+  bool transform = false, bias = false, untied = false;
+};
+BertHead bert_head(const std::map<std::string, at::Tensor>& hf) {
+  BertHead h;
+  h.transform = hf.count("cls.predictions.transform.dense.weight") > 0;
+  h.bias = hf.count("cls.predictions.bias") > 0;
+  auto dec = hf.find("cls.predictions.decoder.weight"), emb = hf.find("embeddings.word_embeddings.weight");
+  // A decoder that is not the word embedding (a checkpoint saved untied) becomes our lm_head.
+  h.untied = dec != hf.end() && emb != hf.end() &&
+             (dec->second.sizes() != emb->second.sizes() || !at::equal(dec->second, emb->second));
+  return h;
+}
+}  // namespace
+
+std::map<std::string, at::Tensor> map_hf_names(const std::string& family, const std::map<std::string, at::Tensor>& hf_in,
+                                               int64_t n_layers, std::vector<std::string>* skipped,
+                                               std::map<std::string, at::Tensor>* pooler) {
+  const std::map<std::string, at::Tensor> hf = plain_names(hf_in);
   std::set<std::string> used;
   std::map<std::string, at::Tensor> out;
   auto take = [&](const std::string& k) -> at::Tensor {
@@ -60,6 +80,22 @@ std::map<std::string, at::Tensor> map_hf_names(const std::string& family, const 
         copy(h + "output.LayerNorm." + wb, o + "norm2." + wb);
       }
     }
+    // The MLM head: transform (dense + act + LayerNorm), logit bias, decoder (the tied embedding,
+    // or our lm_head when the checkpoint's differs; its bias is the logit bias again).
+    const BertHead head = bert_head(hf);
+    if (head.transform)
+      for (const char* wb : {"weight", "bias"}) {
+        copy(str("cls.predictions.transform.dense.", wb), str("head_transform.dense.", wb));
+        copy(str("cls.predictions.transform.LayerNorm.", wb), str("head_transform.norm.", wb));
+      }
+    if (head.bias) copy("cls.predictions.bias", "head_bias");
+    if (hf.count("cls.predictions.decoder.weight")) {
+      if (head.untied) copy("cls.predictions.decoder.weight", "lm_head.weight");
+      else used.insert("cls.predictions.decoder.weight");
+    }
+    if (head.bias && hf.count("cls.predictions.decoder.bias") &&
+        at::equal(hf.at("cls.predictions.decoder.bias"), hf.at("cls.predictions.bias")))
+      used.insert("cls.predictions.decoder.bias");
     if (pooler && hf.count("pooler.dense.weight")) {
       (*pooler)["weight"] = take("pooler.dense.weight");
       (*pooler)["bias"] = take("pooler.dense.bias");
@@ -135,13 +171,18 @@ HfImport import_hf(const std::string& dir) {
     throw InputError(str("file ", cfg_path, ": ", key, " '", a,
                          "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu, silu)"));
   };
+  std::map<std::string, at::Tensor> hf = read_safetensors(st_path);
   std::string toml_text;
   if (r.family == "bert") {
     const std::string act = activation("hidden_act", "gelu");
+    // HF's BertPredictionHeadTransform applies hidden_act too.
+    const BertHead head = bert_head(plain_names(hf));
     toml_text = str("[model]\nkind = \"encoder\"\nvocab_size = ", need("vocab_size"),
                     "\nd_model = ", need("hidden_size"), "\nn_layers = ", need("num_hidden_layers"),
                     "\nmax_seq_len = ", need("max_position_embeddings"), "\nposition = \"learned\"\ntype_vocab_size = ",
-                    c.value("type_vocab_size", 2), "\nembed_norm = true\nfinal_norm = false\ntie_embeddings = true\n",
+                    c.value("type_vocab_size", 2), "\nembed_norm = true\nfinal_norm = false\ntie_embeddings = ",
+                    head.untied ? "false" : "true", "\nhead_transform = ", head.transform ? "true" : "false",
+                    "\nhead_activation = \"", act, "\"\nhead_bias = ", head.bias ? "true" : "false", "\n",
                     "[model.block]\nmixer = \"attention\"\nnorm = \"layernorm\"\nffn = \"mlp\"\nnorm_position = \"post\"\n",
                     "attention = { n_heads = ", need("num_attention_heads"), " }\nlayernorm = { eps = ",
                     c.value("layer_norm_eps", 1e-12), " }\nmlp = { hidden = ", need("intermediate_size"),
@@ -167,7 +208,6 @@ HfImport import_hf(const std::string& dir) {
   }
   r.config = parse_model_config(t["model"].as_table(), "model");
   r.model = std::make_shared<LanguageModel>(r.config);
-  std::map<std::string, at::Tensor> hf = read_safetensors(st_path);
   std::map<std::string, at::Tensor> mapped = map_hf_names(r.family, hf, r.config.n_layers, &r.skipped, &r.pooler);
   assign_named_tensors(*r.model, mapped, st_path);
   return r;

@@ -9,8 +9,12 @@
 //   encoder.layer.i.attention.output.dense -> layers.i.mixer.out, .LayerNorm -> layers.i.norm1
 //   encoder.layer.i.intermediate.dense -> layers.i.ffn.fc1, output.dense -> ffn.fc2, output.LayerNorm -> norm2
 //   pooler.dense -> returned separately (SequenceClassifier.pooler)
-// Not loaded: the MLM head's transform (cls.predictions.transform.*, dense+GELU+LN) and its output
-// bias: our encoder's MLM output is the tied embedding alone.
+//   BertForMaskedLM's head (models/mlm_head.h), when the file has it:
+//   cls.predictions.transform.dense -> head_transform.dense (model.head_transform = true, with hidden_act)
+//   cls.predictions.transform.LayerNorm -> head_transform.norm, cls.predictions.bias -> head_bias
+//   cls.predictions.decoder.weight: the tied word embedding (skipped), or lm_head when it differs
+//   (model.tie_embeddings = false); cls.predictions.decoder.bias: the same bias again (skipped).
+//   Not loaded: the next-sentence head (cls.seq_relationship.*), listed in `skipped`.
 // GPT-2 (`gpt2` layout, with or without the "transformer." prefix) -> decoder with pre-LN, learned
 // positions, MLP with activation_function (default gelu_new: tanh GELU), final norm, tied
 // embeddings; Conv1D weights (in, out) are transposed:

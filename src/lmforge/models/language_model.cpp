@@ -3,6 +3,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "lmforge/nn/dense.h"
+#include "lmforge/ops/linear_xent/op.h"
 
 namespace lmforge {
 
@@ -54,6 +55,8 @@ LanguageModel::LanguageModel(const ModelConfig& cfg) : cfg_(cfg) {
     validate_hmt_config(cfg.hmt, cfg.max_seq_len, cfg.kind, "model.hmt");
     hmt_ = register_module("hmt", std::make_shared<HmtMemory>(cfg.hmt, cfg.d_model, cfg.init_std));
   }
+  if (cfg.head_transform) head_ = register_module("head_transform", std::make_shared<MlmHeadTransform>(cfg));
+  if (cfg.head_bias) head_bias_ = register_parameter("head_bias", at::zeros({cfg.vocab_size}));
 }
 
 at::Tensor LanguageModel::embed(const at::Tensor& tokens, const ForwardContext& ctx) {
@@ -107,7 +110,40 @@ at::Tensor LanguageModel::stack(at::Tensor x, ForwardContext& ctx) {
   return final_norm_ ? final_norm_->forward(x, ctx) : x;
 }
 
-at::Tensor LanguageModel::logits(const at::Tensor& h) const { return at::linear(h, output_weight()); }
+at::Tensor LanguageModel::hidden_rows(const at::Tensor& tokens, ForwardContext& ctx, const at::Tensor& rows) {
+  LMF_REQUIRE(!rev_, UserError, "a MEFT (reversible) model cannot run its last layer on a subset of rows");
+  LMF_REQUIRE(!hmt_, UserError, "an HMT model (model.hmt) cannot run its last layer on a subset of rows");
+  ctx.causal = cfg_.kind == "decoder";
+  ctx.training = is_training();
+  at::Tensor x = embed(tokens, ctx);
+  for (size_t i = 0; i + 1 < blocks_.size(); ++i) x = blocks_[i]->forward(x, ctx);
+  // State carried from layer to layer (MomentumSMoE's momentum) is (B, L, D); the last layer here
+  // sees n rows, and gathering the state is not what the method defines, so refuse it.
+  for (const auto& [k, v] : ctx.carry)
+    LMF_REQUIRE(k.rfind("unpad_", 0) == 0, UserError, "the last-layer subset (data.mlm.last_layer_subset) cannot ",
+                "carry the layer state '", k, "' (MomentumSMoE); set data.mlm.last_layer_subset = false");
+  x = blocks_.back()->forward_rows(x, ctx, rows);
+  ForwardContext rctx;  // n independent rows: no padding facts
+  rctx.training = ctx.training;
+  if (final_norm_) x = final_norm_->forward(x, rctx);
+  return x.squeeze(0);
+}
+
+at::Tensor LanguageModel::logits(const at::Tensor& h) const {
+  return at::linear(head_ ? head_->forward(h) : h, output_weight(), head_bias_);
+}
+
+at::Tensor LanguageModel::loss_sum(const at::Tensor& hidden, const at::Tensor& targets) const {
+  at::Tensor h = head_ ? head_->forward(hidden) : hidden;
+  at::Tensor w = output_weight();
+  if (head_bias_.defined()) {
+    // The fused loss has no bias: a column of ones on h and the bias as a column of W give
+    // h W^T + c exactly, and autograd routes the bias's gradient through the concatenation.
+    h = at::cat({h, at::ones({h.size(0), 1}, h.options())}, 1);
+    w = at::cat({w, head_bias_.unsqueeze(1).to(w.scalar_type())}, 1);
+  }
+  return linear_cross_entropy_sum(h, w, targets, -100);
+}
 
 std::vector<std::unique_ptr<MixerState>> LanguageModel::new_states() const {
   std::vector<std::unique_ptr<MixerState>> s;
@@ -134,6 +170,7 @@ int64_t LanguageModel::num_parameters() const {
 
 double LanguageModel::train_flops_per_token(int64_t seq_len) const {
   double f = 2.0 * cfg_.d_model * cfg_.vocab_size;  // output projection
+  if (head_) f += head_->flops_per_token();
   for (const auto& b : blocks_) f += b->flops_per_token(seq_len);
   return 3.0 * f;
 }

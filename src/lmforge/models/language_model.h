@@ -7,6 +7,7 @@
 
 #include "lmforge/models/block.h"
 #include "lmforge/models/hmt.h"
+#include "lmforge/models/mlm_head.h"
 #include "lmforge/models/model_config.h"
 #include "lmforge/models/reversible.h"
 
@@ -26,9 +27,16 @@ class LanguageModel : public torch::nn::Module {
   at::Tensor token_embeddings(const at::Tensor& tokens) const { return at::embedding(embed_, tokens); }
   // HMT's memory module, or null (model.hmt.enabled = false).
   HmtMemory* hmt() const { return hmt_.get(); }
-  // hidden (..., D) -> logits (..., V).
+  // hidden (..., D) -> logits (..., V): the head transform (if any), the output projection, its bias.
   at::Tensor logits(const at::Tensor& hidden) const;
   at::Tensor output_weight() const { return lm_head_.defined() ? lm_head_ : embed_; }
+  at::Tensor output_bias() const { return head_bias_; }  // undefined unless model.head_bias
+  // hidden (N, D), targets (N) -> the fp32 sum of the token cross-entropies over targets != -100,
+  // through the whole head (fused: ops/linear_xent; no (N, V) logits in memory).
+  at::Tensor loss_sum(const at::Tensor& hidden, const at::Tensor& targets) const;
+  // hidden states at some positions only: the flat indices `rows` of (B L) -> (n, D). Every layer but
+  // the last runs on all positions, the last one on the n rows (Block::forward_rows; MosaicBERT).
+  at::Tensor hidden_rows(const at::Tensor& tokens, ForwardContext& ctx, const at::Tensor& rows);
 
   // Decoding with per-layer states: tokens (B, L_new); ctx.pos_offset = tokens already seen.
   std::vector<std::unique_ptr<MixerState>> new_states() const;
@@ -58,7 +66,8 @@ class LanguageModel : public torch::nn::Module {
   // The blocks (or the reversible stack) and the final norm.
   at::Tensor stack(at::Tensor x, ForwardContext& ctx);
   ModelConfig cfg_;
-  at::Tensor embed_, pos_embed_, type_embed_, lm_head_;
+  at::Tensor embed_, pos_embed_, type_embed_, lm_head_, head_bias_;
+  std::shared_ptr<MlmHeadTransform> head_;
   std::shared_ptr<Norm> embed_norm_;
   std::vector<std::shared_ptr<Block>> blocks_;
   std::shared_ptr<ReversibleStack> rev_;

@@ -49,6 +49,11 @@ struct ModelConfig {
   double init_std = 0.02;
   int64_t type_vocab_size = 0;  // > 0: token-type (segment) embeddings, as BERT
   bool embed_norm = false;      // norm after the embedding sum (BERT, MosaicBERT)
+  // BERT's MLM head (cls.predictions): t = LayerNorm(act(dense(h))) before the tied projection,
+  // and a bias on the logits (models/mlm_head.h).
+  bool head_transform = false;
+  std::string head_activation = "gelu";
+  bool head_bias = false;
   std::vector<BlockSpec> layers;  // one per layer, resolved
   PeftConfig peft;                // [model.peft]: LoRA / MEFT, applied after the weights load
   HmtConfig hmt;                  // [model.hmt]: HMT's segment recurrence and memory (models/hmt.h)
@@ -67,6 +72,10 @@ struct ModelConfig {
     v("init_std", init_std, "std of the normal initialisation");
     v("type_vocab_size", type_vocab_size, "token-type (segment) embeddings, 0 = none (BERT: 2)");
     v("embed_norm", embed_norm, "apply the block norm to the embedding sum (BERT, MosaicBERT)");
+    v("head_transform", head_transform,
+      "dense + head_activation + LayerNorm before the output projection (BERT's MLM head transform)");
+    v("head_activation", head_activation, "activation of the head transform: gelu | gelu_tanh | relu | silu");
+    v("head_bias", head_bias, "a learned bias on the output logits (BERT's cls.predictions.bias)");
   }
 };
 

@@ -44,7 +44,7 @@ Attention::Attention(const AttentionOptions& o, const LayerContext& c) : opt_(o)
 }
 
 at::Tensor Attention::attend(const at::Tensor& x, const at::Tensor& k_past, const at::Tensor& v_past,
-                             ForwardContext& ctx, at::Tensor* k_all, at::Tensor* v_all) {
+                             ForwardContext& ctx, at::Tensor* k_all, at::Tensor* v_all, const at::Tensor& rows) {
   // Unpadded input (MosaicBERT): x is (1, nnz, D), the real tokens of a (B, L) batch packed; the
   // projections run on nnz rows only and the attention core pads back to (B, L) (see unpad.h).
   auto up = ctx.carry.find("unpad_index");
@@ -61,6 +61,7 @@ at::Tensor Attention::attend(const at::Tensor& x, const at::Tensor& k_past, cons
     }
     at::Tensor y = core(q, k, v, ctx.causal, ctx.key_padding);
     y = y.transpose(1, 2).reshape({Bp * Lp, H * dh_}).index_select(0, idx);
+    if (rows.defined()) return out_->forward(y.index_select(0, rows));
     return out_->forward(y).unsqueeze(0);
   }
   const int64_t B = x.size(0), L = x.size(1), H = opt_.n_heads;
@@ -76,7 +77,14 @@ at::Tensor Attention::attend(const at::Tensor& x, const at::Tensor& k_past, cons
   }
   if (k_all) *k_all = k, *v_all = v;
   at::Tensor y = core(q, k, v, ctx.causal, ctx.key_padding);
+  // MosaicBERT's last layer: every query's attention (as its bert_layers.py computes it; the core is
+  // a small share of the layer at L = 128), the output projection on the wanted rows only.
+  if (rows.defined()) return out_->forward(y.transpose(1, 2).reshape({B * L, H * dh_}).index_select(0, rows));
   return out_->forward(y.transpose(1, 2).reshape({B, L, H * dh_}));
+}
+
+at::Tensor Attention::forward_rows(const at::Tensor& x, ForwardContext& ctx, const at::Tensor& rows) {
+  return attend(x, at::Tensor(), at::Tensor(), ctx, nullptr, nullptr, rows);
 }
 
 at::Tensor Attention::forward(const at::Tensor& x, ForwardContext& ctx) {

@@ -44,14 +44,17 @@ class Attention : public Mixer {
   at::Tensor step(const at::Tensor& x, MixerState& state, ForwardContext& ctx) override;
   double flops_per_token(int64_t seq_len) const override;
   MixerCapabilities capabilities() const override;
+  // Keys and values from every row, the output projection on `rows` only.
+  at::Tensor forward_rows(const at::Tensor& x, ForwardContext& ctx, const at::Tensor& rows) override;
 
  private:
   // q (B, H, L, Dh), k and v (B, H, S, Dh) -> (B, H, L, Dh): flash_attention, or the ATen core
   // when attention.core = "aten" or dropout is active.
   at::Tensor core(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
                   const at::Tensor& key_padding) const;
+  // rows (defined): the output at those flat rows only, (n, D) (see Mixer::forward_rows).
   at::Tensor attend(const at::Tensor& x, const at::Tensor& k_past, const at::Tensor& v_past, ForwardContext& ctx,
-                    at::Tensor* k_all, at::Tensor* v_all);
+                    at::Tensor* k_all, at::Tensor* v_all, const at::Tensor& rows = {});
   AttentionOptions opt_;
   LayerContext lc_;
   int64_t dh_;

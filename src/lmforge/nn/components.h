@@ -64,6 +64,12 @@ class Mixer : public torch::nn::Module {
 
   // Multiply-adds * 2 per token at sequence length L, for MFU (forward only).
   virtual double flops_per_token(int64_t seq_len) const = 0;
+
+  // The output at some rows only (MosaicBERT's last layer, where the MLM loss reads the masked rows):
+  // x (B, L, D), or unpadded (1, nnz, D) -> (n, D), the rows of forward()'s output flattened to
+  // (B L, D) (or (nnz, D)) at the indices `rows` (int64, n). The default computes every row and
+  // gathers; attention runs its output projection on the n rows only.
+  virtual at::Tensor forward_rows(const at::Tensor& x, ForwardContext& ctx, const at::Tensor& rows);
 };
 
 class Norm : public torch::nn::Module {

@@ -32,6 +32,9 @@ Hyena::Hyena(const HyenaOptions& o, const LayerContext& c) : opt_(o), lc_(c) {
               "hyena: decay_fast, decay_slow > 0 and 0 < decay_target < 1 expected");
   LMF_REQUIRE(o.filter_lr_scale >= 0 && o.filter_weight_decay >= 0 && o.pos_emb_lr_scale >= 0, ConfigError,
               "hyena: filter_lr_scale, filter_weight_decay and pos_emb_lr_scale must be >= 0");
+  LMF_REQUIRE(o.partial >= 0, ConfigError, "hyena.partial must be >= 0 (0 = full-length filters), got ", o.partial);
+  LMF_REQUIRE(o.freq_sparsity >= 0 && o.freq_sparsity < 1, ConfigError, "hyena.freq_sparsity must be in [0, 1), got ",
+              o.freq_sparsity);
   LMF_REQUIRE(c.causal, ConfigError, "hyena is a causal mixer; it cannot be used in a bidirectional encoder");
   const int64_t D = c.d_model, N = o.order, W = o.filter_order, Lmax = c.max_seq_len;
   in_proj_ = register_module("in_proj", std::make_shared<Dense>(D, (N + 1) * D, true, c.init_std));
@@ -96,13 +99,18 @@ at::Tensor Hyena::forward(const at::Tensor& x, ForwardContext& ctx) {
             .narrow(2, 0, L);
     parts = z.split(D, 1);
   }
-  at::Tensor k = filters(L), bias = skip_bias();
+  // Partial convolution: only the first Lk taps exist (taps of filters(L) and filters(Lk) agree:
+  // the positional features are absolute), so the MLP and the filter FFT shrink with them.
+  const int64_t Lk = opt_.partial > 0 ? std::min(opt_.partial, L) : L;
+  FftConvOptions fo;
+  fo.sparsity = opt_.freq_sparsity;
+  at::Tensor k = filters(Lk), bias = skip_bias();
   at::Tensor v = parts[N];
   for (int64_t i = N - 1; i >= 1; --i) {
     const int64_t o = N - 1 - i;  // filter index (safari: enumerate(reversed(x[1:])))
     at::Tensor post = i == 1 && opt_.gated ? parts[0] : at::Tensor();
     at::Tensor pre = opt_.gated ? parts[i] : at::Tensor();
-    v = opt_.fused ? fftconv(v, k[o], pre, post, bias[o]) : fftconv_ref(v, k[o], pre, post, bias[o]);
+    v = opt_.fused ? fftconv(v, k[o], pre, post, bias[o], fo) : fftconv_ref(v, k[o], pre, post, bias[o], fo);
   }
   return out_proj_->forward(v.transpose(1, 2));
 }
@@ -120,7 +128,8 @@ std::vector<ParamGroupHint> Hyena::param_group_hints() const {
 
 double Hyena::flops_per_token(int64_t L) const {
   const double D = static_cast<double>(lc_.d_model), N = static_cast<double>(opt_.order);
-  const double n_fft = static_cast<double>(fftconv_size(L, L));
+  const int64_t Lk = opt_.partial > 0 ? std::min(opt_.partial, L) : L;
+  const double n_fft = static_cast<double>(fftconv_size(L, Lk));
   // projections, short conv, and per long conv: FFT + inverse (5 n log2 n each per 2 tokens of a
   // packed pair) plus gates and skip
   const double fft = 2.0 * 5.0 * n_fft * std::log2(n_fft) / (2.0 * L);

@@ -2,6 +2,8 @@
 // Models"; layout of HazyResearch/safari src/models/sequence/hyena.py), order N >= 2:
 //   z = in_proj(x) (B, L, (N+1) D) -> depthwise causal conv, kernel 3 -> split [x0, x1, .., x_{N-1}, v]
 //   for i = N-1 .. 1:  v = causal_conv(v * x_i, h_i) + b_i * (v * x_i)     (long conv, FFT)
+// (optionally with FlashFFTConv's partial or frequency-sparse convolution: options `partial`,
+// `freq_sparsity`)
 //   y = out_proj(v * x0)
 // The long filters h_i (D channels, length L) are implicit: h = MLP(z_pos(t)) * exp(-|delta_c| t),
 // with positional features z_pos(t) = [t, cos(2 pi f_k t'), -sin(2 pi f_k t')], an MLP of sine
@@ -42,6 +44,13 @@ struct HyenaOptions {
   // included, to N(0, 0.02^2) weights and zero biases (simple_lm.py / long_conv_lm.py
   // _init_weights). 0 = PyTorch's default uniform(+-1/sqrt(fan_in)) of the bare HyenaFilter module.
   double filter_init_std = 0.02;
+  // FlashFFTConv's two cheaper convolutions (Fu et al. 2023, sec. 3.3; ops/fftconv):
+  // partial: the long filters have only this many taps (0 = as long as the sequence), so the filter
+  // MLP runs on `partial` positions and the FFT is of size >= L + partial - 1 instead of 2L;
+  // freq_sparsity: this share of the filter's frequency rows is zeroed (low-pass, aligned to the
+  // Monarch blocks so the kernel skips those sub-FFTs).
+  int64_t partial = 0;
+  double freq_sparsity = 0.0;
   template <class V>
   void visit(V& v) {
     v("order", order, "Hyena order N >= 2 (N gates, N-1 long convolutions)");
@@ -59,6 +68,8 @@ struct HyenaOptions {
     v("filter_weight_decay", filter_weight_decay, "weight decay of the filter MLP and sine frequencies");
     v("pos_emb_lr_scale", pos_emb_lr_scale, "learning rate of the filter's positional features, x train.lr (0 = fixed)");
     v("filter_init_std", filter_init_std, "std of the filter MLP's normal init, zero biases (0 = uniform +-1/sqrt(fan_in))");
+    v("partial", partial, "FlashFFTConv partial convolution: filter taps (0 = the sequence length)");
+    v("freq_sparsity", freq_sparsity, "FlashFFTConv frequency-sparse convolution: share of frequency rows zeroed, [0, 1)");
   }
 };
 

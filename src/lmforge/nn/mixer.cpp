@@ -22,4 +22,9 @@ at::Tensor Mixer::step(const at::Tensor& x, MixerState& state, ForwardContext& c
   return y.narrow(1, y.size(1) - x.size(1), x.size(1));
 }
 
+at::Tensor Mixer::forward_rows(const at::Tensor& x, ForwardContext& ctx, const at::Tensor& rows) {
+  at::Tensor y = forward(x, ctx);
+  return y.reshape({-1, y.size(-1)}).index_select(0, rows);
+}
+
 }  // namespace lmforge

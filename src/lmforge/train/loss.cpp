@@ -1,7 +1,6 @@
 #include "lmforge/train/loss.h"
 
 #include "lmforge/models/language_model.h"
-#include "lmforge/ops/linear_xent/op.h"
 
 namespace lmforge {
 
@@ -16,7 +15,7 @@ std::pair<at::Tensor, int64_t> lm_loss_sum(const LanguageModel& model, const at:
     h = h.index_select(0, rows);
     y = y.index_select(0, rows);
   }
-  return {linear_cross_entropy_sum(h, model.output_weight(), y, -100), n};
+  return {model.loss_sum(h, y), n};
 }
 
 std::pair<int64_t, int64_t> lm_accuracy(const LanguageModel& model, const at::Tensor& hidden, const at::Tensor& targets) {

@@ -11,6 +11,18 @@
 namespace lmforge {
 namespace {
 
+// The subset trick gives the full computation's loss only when the last layer treats rows
+// independently: PowerNorm/BatchNorm pool statistics over the tokens, and a MoE's capacity and
+// balance loss count them.
+void check_subset_layer(const ModelConfig& m) {
+  const BlockSpec& last = m.layers.back();
+  LMF_REQUIRE(last.norm == "layernorm" || last.norm == "rmsnorm", ConfigError, "config key 'data.mlm.last_layer_subset' ",
+              "needs a row-wise norm in the last layer (layernorm or rmsnorm), but ", last.path, ".norm = \"", last.norm,
+              "\" pools statistics over tokens");
+  LMF_REQUIRE(last.ffn != "moe", ConfigError, "config key 'data.mlm.last_layer_subset' cannot be used with ", last.path,
+              ".ffn = \"moe\" (its capacity and balance loss count the tokens)");
+}
+
 class MlmTask : public Task {
  public:
   MlmTask(const data::MlmOptions& o, const RunConfig& cfg, const std::string& run_dir)
@@ -45,7 +57,13 @@ class MlmTask : public Task {
     return out;
   }
   LossSum loss(torch::nn::Module& model, const Batch& b, ForwardContext& ctx) override {
-    return token_loss(model, b, ctx, "mlm");
+    if (!o_.last_layer_subset) return token_loss(model, b, ctx, "mlm");
+    // MosaicBERT's subset trick: the last layer and the head on the masked rows only.
+    LanguageModel& lm = as_language_model(model, "mlm");
+    at::Tensor y = b.targets.reshape({-1});
+    at::Tensor rows = (y != -100).nonzero().squeeze(1);
+    at::Tensor h = lm.hidden_rows(b.inputs, ctx, rows);
+    return {lm.loss_sum(h, y.index_select(0, rows)), rows.size(0)};
   }
   nlohmann::json extra_metrics(torch::nn::Module& model, const std::vector<Batch>& batches) override {
     return {{"mlm_accuracy", token_accuracy(as_language_model(model, "mlm"), batches)}};
@@ -70,6 +88,7 @@ const bool kRegistered = TaskRegistry::add<data::MlmOptions>(
       LMF_REQUIRE(c.cfg->model.kind == "encoder", ConfigError,
                   "config key 'data.task' = \"mlm\" needs model.kind = \"encoder\" (a causal model cannot see the "
                   "masked token's right context)");
+      if (o.last_layer_subset) check_subset_layer(c.cfg->model);
       return std::make_shared<MlmTask>(o, *c.cfg, c.run_dir);
     });
 
