@@ -27,7 +27,7 @@ PerplexityResult score_stream_hmt(LanguageModel& model, const at::Tensor& stream
     at::Tensor inputs = s.narrow(0, lo, len).view({1, -1}).to(dev), targets = s.narrow(0, lo + 1, len).to(dev);
     ForwardContext ctx;
     at::Tensor h = model.hmt()->forward(model, inputs, ctx, &state);
-    r.nll += linear_cross_entropy_sum(h.reshape({-1, h.size(-1)}), model.output_weight(), targets).item<double>();
+    r.nll += model.loss_sum(h.reshape({-1, h.size(-1)}), targets).item<double>();
     r.tokens += len;
     if (o.unk_id >= 0) r.unk_targets += (targets == o.unk_id).sum().item<int64_t>();
     r.windows += (len + L - 1) / L;
