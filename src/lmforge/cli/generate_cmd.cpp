@@ -34,10 +34,7 @@ struct GenerateArgs {
 // The id of a one-token sentence end ("none": no sentence metrics).
 int64_t sentence_end_id(const data::Tokenizer& tok, const std::string& text) {
   if (text == "none") return -1;
-  for (const std::string& t : {text, " " + text}) {
-    std::vector<int64_t> ids = tok.encode(t);
-    if (ids.size() == 1) return ids[0];
-  }
+  if (int64_t id = data::single_token_id(tok, text); id >= 0) return id;
   throw UserError(str("--sentence-end '", text, "' is not one token under this run's tokenizer; give a text that is, ",
                       "or 'none' to skip the sentence metrics"));
 }

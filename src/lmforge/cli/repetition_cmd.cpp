@@ -29,13 +29,12 @@ int run_repetition(const RepetitionArgs& a) {
   LoadedRun run = load_run(a.checkpoint, a.device);
   LMF_REQUIRE(run.tokenizer, UserError, "repetition needs a text model; '", a.checkpoint, "' has no tokenizer");
   LMF_REQUIRE(std::filesystem::exists(a.data), InputError, "--data file '", a.data, "' does not exist");
-  std::vector<int64_t> end = run.tokenizer->encode(a.sentence_end);
-  if (end.size() != 1) end = run.tokenizer->encode(" " + a.sentence_end);
-  LMF_REQUIRE(end.size() == 1, UserError, "--sentence-end '", a.sentence_end, "' is not one token under this run's tokenizer");
+  const int64_t end = data::single_token_id(*run.tokenizer, a.sentence_end);
+  LMF_REQUIRE(end >= 0, UserError, "--sentence-end '", a.sentence_end, "' is not one token under this run's tokenizer");
   data::TokenFile text = data::TokenFile::open_or_build(*run.tokenizer, a.data, default_token_cache_dir(run.config.data));
   // Sentences long enough to mean something, short enough that R copies fit the model's positions.
   const int64_t fit = (run.model->config().max_seq_len - 1) / a.repeats;
-  auto picked = eval::pick_sentences(text.span(), end[0], run.tokenizer->eos_id(), a.sentences, a.min_len,
+  auto picked = eval::pick_sentences(text.span(), end, run.tokenizer->eos_id(), a.sentences, a.min_len,
                                      std::min(a.max_len, fit));
   LMF_REQUIRE(!picked.empty(), InputError, "no sentence of ", a.min_len, "-", std::min(a.max_len, fit),
               " tokens ending with '", a.sentence_end, "' in '", a.data, "'");

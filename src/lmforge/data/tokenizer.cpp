@@ -110,4 +110,12 @@ std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& opts,
   return SentencePieceTokenizer::train(opts, train_file, work_dir);
 }
 
+int64_t single_token_id(const Tokenizer& tok, const std::string& text) {
+  for (const std::string& t : {text, " " + text}) {
+    std::vector<int64_t> ids = tok.encode(t);
+    if (ids.size() == 1) return ids[0];
+  }
+  return -1;
+}
+
 }  // namespace lmforge::data

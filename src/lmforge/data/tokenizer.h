@@ -82,6 +82,10 @@ class Tokenizer {
 // or malformed.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
+// The id of `text` when it is one token under `tok` (tried as is, then after a space, as it
+// appears inside running text), else -1. E.g. the sentence end "." for repetition metrics.
+int64_t single_token_id(const Tokenizer& tok, const std::string& text);
+
 // Trains a tokenizer of opts.kind on train_file. work_dir holds intermediate files (spm_train's
 // input, model and log); it is created if absent. The result is not saved: call save().
 std::unique_ptr<Tokenizer> train_tokenizer(const TokenizerOptions& opts,

@@ -55,11 +55,9 @@ at::Tensor ditto_loss_sum(const at::Tensor& p, const at::Tensor& targets, const 
 DittoTask::DittoTask(const DittoOptions& o, const RunConfig& cfg, const std::string& run_dir)
     : LmTask(cfg, run_dir), o_(o), seed_(static_cast<uint64_t>(cfg.run.seed)), grad_accum_(cfg.train.grad_accum) {
   o_.validate();
-  std::vector<int64_t> ids = tokenizer()->encode(o.sentence_end);
-  if (ids.size() != 1) ids = tokenizer()->encode(" " + o.sentence_end);
-  LMF_REQUIRE(ids.size() == 1, ConfigError, "data.ditto.sentence_end '", o.sentence_end,
+  end_id_ = data::single_token_id(*tokenizer(), o.sentence_end);
+  LMF_REQUIRE(end_id_ >= 0, ConfigError, "data.ditto.sentence_end '", o.sentence_end,
               "' is not one token under this run's tokenizer");
-  end_id_ = ids[0];
 }
 
 Batch DittoTask::train_batch(int64_t step, int64_t micro, int rank, int world) {
