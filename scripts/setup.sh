@@ -44,6 +44,8 @@ PACKAGES=(
   libpcre2-dev
   # HTTP server and client for `lmforge serve` (header httplib.h + libcpp-httplib.so)
   libcpp-httplib-dev
+  # kNN-LM nearest-neighbour search (static libfaiss.a + CMake package; pulls libblas-dev, liblapack-dev)
+  libfaiss-dev
   # tokenizer training tools (spm_train etc.; the library itself is not linked, see CMakeLists.txt)
   sentencepiece
   # tests and benchmarks

@@ -3,12 +3,16 @@
 // token and word perplexity, bits per byte and the unknown-token share (eval/perplexity.h).
 // --lines N scores the first N lines only; --swap-words P scores a word-swap-attacked copy
 // (eval/perturb.h), the robustness test of MomentumSMoE.
+// --knn DIR --lambda L[,L..] --temperature T[,T..] [--k K]: kNN-LM (retrieval/knn_eval.h): the
+// base perplexity and the interpolated one for every (lambda, T) from one search per target;
+// --knn-analysis FILE writes the per-token analysis (share of targets made worse, histograms).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "lmforge/cli/subcommand.h"
+#include "lmforge/core/file_io.h"
 #include "lmforge/core/precision.h"
 #include "lmforge/core/progress.h"
 #include "lmforge/core/threads.h"
@@ -16,6 +20,8 @@
 #include "lmforge/eval/perplexity.h"
 #include "lmforge/eval/perturb.h"
 #include "lmforge/eval/sliding_window.h"
+#include "lmforge/retrieval/knn_eval.h"
+#include "lmforge/retrieval/knn_lm.h"
 #include "lmforge/train/load_run.h"
 #include "lmforge/train/task.h"
 
@@ -29,7 +35,34 @@ struct EvalLmArgs {
   uint64_t swap_seed = 1;
   bool json = false;
   int threads = 0;
+  std::string knn_dir, knn_analysis;
+  std::vector<double> lambdas{0.25}, temperatures{1.0};
+  retrieval::KnnOptions knn;
 };
+
+// eval-lm --knn: the base and interpolated perplexities of the same windows.
+int run_eval_knn(const EvalLmArgs& a, LoadedRun& run, const at::Tensor& stream, const PerplexityOptions& o,
+                 nlohmann::json j, int64_t words) {
+  retrieval::KnnLm knn(a.knn_dir, retrieval::identify_model(run), a.knn);
+  retrieval::KnnEvalResult kr = retrieval::score_stream_knn(*run.model, knn, stream, o, a.lambdas, a.temperatures);
+  nlohmann::json k = retrieval::knn_report(kr, words, !a.knn_analysis.empty());
+  k["retrieval"] = knn.describe();
+  if (!a.knn_analysis.empty()) write_file_atomic(a.knn_analysis, k.dump(2) + "\n");
+  k.erase("nll_change_histogram_edges");
+  for (auto& s : k["knn"]) s.erase("nll_change_histogram");
+  j["knn"] = k;
+  if (a.json) {
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  std::printf("%s: %lld tokens; base token ppl %.3f, word ppl %.3f\n", a.data.c_str(),
+              static_cast<long long>(kr.tokens), k["base"]["token_ppl"].get<double>(), k["base"]["word_ppl"].get<double>());
+  for (const auto& s : k["knn"])
+    std::printf("  kNN lambda %.3g T %.3g: token ppl %.3f, word ppl %.3f; NLL worse for %.1f%% of tokens, better for %.1f%%\n",
+                s["lambda"].get<double>(), s["temperature"].get<double>(), s["token_ppl"].get<double>(),
+                s["word_ppl"].get<double>(), 100 * s["worse_share"].get<double>(), 100 * s["better_share"].get<double>());
+  return 0;
+}
 
 // Occurrences of the literal word <unk> (WikiText's own unknown marker) in the file.
 int64_t count_literal_unks(const std::string& path) {
@@ -61,19 +94,19 @@ int run_eval_lm(const EvalLmArgs& a) {
   }
   data::TokenFile tf = data::TokenFile::open_or_build(tok, scored, cache);
 
-  PerplexityOptions o;
-  o.context = a.context > 0 ? a.context : (run.config.eval.context > 0 ? run.config.eval.context : run.config.train.seq_len);
-  o.stride = a.stride > 0 ? a.stride : (run.config.eval.stride > 0 ? run.config.eval.stride : std::max<int64_t>(1, o.context / 2));
-  o.batch = a.batch;
-  o.dtype = parse_precision(a.precision.empty() ? run.config.train.precision : a.precision, "--precision");
-  LMF_REQUIRE(run.config.model.position != "learned" || o.context <= run.config.model.max_seq_len, UserError,
-              "--context ", o.context, " exceeds the model's max_seq_len ", run.config.model.max_seq_len);
+  PerplexityOptions o = window_options(run.config, a.context, a.stride, a.batch, a.precision);
   std::vector<int64_t> unk = tok.unk_id() >= 0 ? tok.encode("<unk>") : std::vector<int64_t>{};
   // A subword tokenizer may add a word-boundary piece before it; what matters is that the literal
   // maps to exactly one unknown id.
   const bool literal_is_unk = tok.unk_id() >= 0 && std::count(unk.begin(), unk.end(), tok.unk_id()) == 1;
   o.unk_id = tok.unk_id();
   at::Tensor stream = at::cat({at::full({1}, tok.eos_id(), at::kLong), tf.slice(0, tf.size())});
+  if (!a.knn_dir.empty()) {
+    ProgressBar bar("eval-lm --knn", static_cast<int64_t>(sliding_windows(tf.size(), o.context, o.stride).size()));
+    o.progress = [&](int64_t done, int64_t) { bar.update(done); };
+    nlohmann::json j = {{"file", a.data}, {"context", o.context}, {"stride", o.stride}, {"tokenizer", tok.kind()}};
+    return run_eval_knn(a, run, stream, o, j, tf.counts().words);
+  }
   ProgressBar bar("eval-lm", static_cast<int64_t>(sliding_windows(tf.size(), o.context, o.stride).size()));
   o.progress = [&](int64_t done, int64_t) { bar.update(done); };
   PerplexityResult r = score_stream(*run.model, stream, o);
@@ -115,6 +148,14 @@ const bool kRegistered = register_subcommand(
       app.add_option("--device", a->device, "cpu | cuda (default: the run's)");
       app.add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
       app.add_flag("--json", a->json, "print the result as JSON");
+      app.add_option("--knn", a->knn_dir, "kNN-LM: a datastore folder (lmforge datastore build)");
+      app.add_option("--lambda", a->lambdas, "kNN-LM: interpolation weight(s) of p_kNN, comma-separated")->delimiter(',');
+      app.add_option("--temperature", a->temperatures, "kNN-LM: softmax temperature(s) over -distance, comma-separated")
+          ->delimiter(',');
+      app.add_option("--k", a->knn.k, "kNN-LM: neighbours per query");
+      app.add_option("--nprobe", a->knn.nprobe, "kNN-LM: ivfpq cells visited per query (0 = the datastore's)");
+      app.add_option("--knn-recompute", a->knn.recompute, "kNN-LM: exact distances from the stored keys: auto | on | off");
+      app.add_option("--knn-analysis", a->knn_analysis, "kNN-LM: write the per-token analysis as JSON to this file");
       return [a] { return run_eval_lm(*a); };
     });
 

@@ -3,6 +3,8 @@
 // `lmforge generate --checkpoint RUN_DIR --eval FILE [--prefix-len 50 --max-new 100 --prompts 200]`:
 //  the open-ended generation evaluation of eval/gen/gen_eval.h (repetition, diversity, MAUVE of the
 //  model's continuations beside the human ones), as JSON.
+// --knn DIR [--knn-lambda L --knn-temperature T --knn-k K] samples from the kNN-LM mixture
+// (retrieval/knn_generate.h, a LogitsHook); --knn-analysis FILE writes the per-step entropies as JSON.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,8 @@
 #include "lmforge/data/token_file.h"
 #include "lmforge/eval/gen/gen_eval.h"
 #include "lmforge/eval/generate.h"
+#include "lmforge/retrieval/knn_generate.h"
+#include "lmforge/retrieval/knn_lm.h"
 #include "lmforge/train/load_run.h"
 #include "lmforge/train/task.h"
 
@@ -29,6 +33,9 @@ struct GenerateArgs {
   eval::GenEvalOptions ev;
   bool no_cache = false, json = false, stop_at_eos = false, no_mauve = false;
   int threads = 0;
+  std::string knn_dir, knn_analysis;
+  double knn_lambda = 0.25, knn_temperature = 1.0;
+  retrieval::KnnOptions knn;
 };
 
 // The id of a one-token sentence end ("none": no sentence metrics).
@@ -90,9 +97,25 @@ int run_generate(GenerateArgs& a) {
   if (!a.eval_file.empty()) return run_eval(a, run);
   std::vector<int64_t> prompt = run.tokenizer->encode(a.prompt);
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<int64_t> out = generate(*run.model, prompt, a.max_new, a.s, !a.no_cache);
+  std::vector<int64_t> out;
+  auto trace = std::make_shared<retrieval::KnnGenerationTrace>();
+  if (!a.knn_dir.empty()) {
+    LMF_REQUIRE(!a.no_cache, UserError, "--knn decodes with the cache; drop --no-cache");
+    auto knn = std::make_shared<const retrieval::KnnLm>(a.knn_dir, retrieval::identify_model(run), a.knn);
+    LogitsHook hook = retrieval::knn_logits_hook(knn, a.knn_lambda, a.knn_temperature, trace);
+    out = generate_batch(*run.model, {prompt}, a.max_new, a.s, 1, hook).front();
+  } else {
+    LMF_REQUIRE(a.knn_analysis.empty(), UserError, "--knn-analysis needs --knn");
+    out = generate(*run.model, prompt, a.max_new, a.s, !a.no_cache);
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string text = run.tokenizer->decode(out);
+  if (!a.knn_analysis.empty()) {
+    nlohmann::json t = trace->to_json();
+    t["lambda"] = a.knn_lambda;
+    t["temperature"] = a.knn_temperature;
+    write_file_atomic(a.knn_analysis, t.dump(2) + "\n");
+  }
   if (a.json) {
     nlohmann::json j = {{"prompt", a.prompt}, {"completion", text}, {"prompt_tokens", prompt.size()},
                         {"new_tokens", out.size()}, {"tokens_per_s", out.size() / std::max(secs, 1e-9)}};
@@ -119,6 +142,12 @@ const bool kRegistered = register_subcommand("generate", "continue a prompt with
   app.add_flag("--stop-at-eos", a->stop_at_eos, "stop after an end-of-line token");
   app.add_flag("--no-cache", a->no_cache, "recompute the whole sequence each step (for checking the cache)");
   app.add_flag("--json", a->json, "print JSON with tokens/s");
+  app.add_option("--knn", a->knn_dir, "kNN-LM: sample from the mixture with this datastore");
+  app.add_option("--knn-lambda", a->knn_lambda, "kNN-LM: weight of p_kNN");
+  app.add_option("--knn-temperature", a->knn_temperature, "kNN-LM: softmax temperature over -distance");
+  app.add_option("--knn-k", a->knn.k, "kNN-LM: neighbours per step");
+  app.add_option("--knn-nprobe", a->knn.nprobe, "kNN-LM: ivfpq cells per query (0 = the datastore's)");
+  app.add_option("--knn-analysis", a->knn_analysis, "kNN-LM: write per-step entropies of p_kNN, p_LM, the mixture as JSON");
   app.add_option("--eval", a->eval_file, "evaluate generations: continue the prefixes of this text file");
   app.add_option("--prefix-len", a->ev.prefix_len, "--eval: prefix tokens per window");
   app.add_option("--prompts", a->ev.max_prompts, "--eval: windows taken from the start of the file");

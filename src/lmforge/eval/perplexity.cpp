@@ -5,6 +5,7 @@
 #include "lmforge/core/precision.h"
 #include "lmforge/eval/sliding_window.h"
 #include "lmforge/models/language_model.h"
+#include "lmforge/train/run_config.h"
 
 namespace lmforge {
 
@@ -38,12 +39,24 @@ PerplexityResult score_stream_hmt(LanguageModel& model, const at::Tensor& stream
 
 }  // namespace
 
-PerplexityResult score_stream(LanguageModel& model, const at::Tensor& stream, const PerplexityOptions& o) {
-  if (model.hmt()) return score_stream_hmt(model, stream, o);
+PerplexityOptions window_options(const RunConfig& c, int64_t context, int64_t stride, int64_t batch,
+                                 const std::string& precision) {
+  PerplexityOptions o;
+  o.context = context > 0 ? context : (c.eval.context > 0 ? c.eval.context : c.train.seq_len);
+  o.stride = stride > 0 ? stride : (c.eval.stride > 0 ? c.eval.stride : std::max<int64_t>(1, o.context / 2));
+  o.batch = batch;
+  o.dtype = parse_precision(precision.empty() ? c.train.precision : precision, "--precision");
+  LMF_REQUIRE(c.model.position != "learned" || o.context <= c.model.max_seq_len, UserError, "--context ", o.context,
+              " exceeds the model's max_seq_len ", c.model.max_seq_len);
+  return o;
+}
+
+void forward_windows(LanguageModel& model, const at::Tensor& stream, const PerplexityOptions& o,
+                     const WindowBatchFn& fn) {
+  LMF_REQUIRE(!model.hmt(), UserError, "sliding windows do not apply to an HMT model (it reads the stream with "
+              "its memory); kNN-LM datastores need a plain decoder");
   const int64_t n = stream.numel() - 1;
   std::vector<Window> wins = sliding_windows(n, o.context, o.stride);
-  PerplexityResult r;
-  r.windows = static_cast<int64_t>(wins.size());
   const at::Device dev = model.output_weight().device();
   model.eval();
   torch::NoGradGuard ng;
@@ -65,14 +78,21 @@ PerplexityResult score_stream(LanguageModel& model, const at::Tensor& stream, co
     }
     at::Tensor inputs = at::stack(in).to(dev), targets = at::stack(tg).to(dev);
     ForwardContext ctx;
-    at::Tensor h = model.hidden(inputs, ctx);
-    r.nll += model.loss_sum(h.reshape({-1, h.size(-1)}), targets.reshape({-1})).item<double>();
-    at::Tensor scored = targets != -100;
-    r.tokens += scored.sum().item<int64_t>();
-    if (o.unk_id >= 0) r.unk_targets += (targets == o.unk_id).sum().item<int64_t>();
+    fn(model.hidden(inputs, ctx), targets);
     i = j;
     if (o.progress) o.progress(static_cast<int64_t>(i), static_cast<int64_t>(wins.size()));
   }
+}
+
+PerplexityResult score_stream(LanguageModel& model, const at::Tensor& stream, const PerplexityOptions& o) {
+  if (model.hmt()) return score_stream_hmt(model, stream, o);
+  PerplexityResult r;
+  r.windows = static_cast<int64_t>(sliding_windows(stream.numel() - 1, o.context, o.stride).size());
+  forward_windows(model, stream, o, [&](const at::Tensor& h, const at::Tensor& targets) {
+    r.nll += model.loss_sum(h.reshape({-1, h.size(-1)}), targets.reshape({-1})).item<double>();
+    r.tokens += (targets != -100).sum().item<int64_t>();
+    if (o.unk_id >= 0) r.unk_targets += (targets == o.unk_id).sum().item<int64_t>();
+  });
   return r;
 }
 
