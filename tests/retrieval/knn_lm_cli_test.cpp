@@ -157,6 +157,20 @@ TEST_F(KnnLmCli, IvfPqIndexAndGenerateAnalysis) {
   int64_t sum = 0;
   for (auto c : a["knn"][0]["nll_change_histogram"]) sum += c.get<int64_t>();
   EXPECT_EQ(sum, a["tokens"].get<int64_t>());
+  // The recall tool: the exact datastore against itself is perfect; against IVF-PQ a share.
+  const std::string base = " --threads 1 --checkpoint " + path("run") + " --data " + path("valid.txt") +
+                           " --context 16 --stride 8 --k 8 --nprobe 1,4 --exact " + build("ds", "train.txt");
+  auto rr = run_lmforge("datastore recall" + base + " --approx " + build("ds", "train.txt"));
+  ASSERT_EQ(rr.code, 0) << rr.output;
+  nlohmann::json self = nlohmann::json::parse(rr.output.substr(rr.output.find('{')));
+  EXPECT_EQ(self["approx"][1]["recall_at_k"].get<double>(), 1.0);
+  rr = run_lmforge("datastore recall" + base + " --approx " + ds);
+  ASSERT_EQ(rr.code, 0) << rr.output;
+  nlohmann::json rec = nlohmann::json::parse(rr.output.substr(rr.output.find('{')));
+  for (const auto& row : rec["approx"]) {
+    EXPECT_GT(row["recall_at_k"].get<double>(), 0.0);
+    EXPECT_LE(row["recall_at_k"].get<double>(), 1.0);
+  }
   auto r = run_lmforge("generate --threads 1 --checkpoint " + path("run") + " --prompt 'the cat' --max-new 6 --knn " +
                        ds + " --knn-lambda 0.5 --knn-temperature 10 --knn-analysis " + path("gen.json"));
   ASSERT_EQ(r.code, 0) << r.output;

@@ -2,6 +2,9 @@
 //  [--index exact|ivfpq] [--shard-size 4G] [--nlist N --pq-m M --pq-bits B --train-size N --nprobe P]
 //  [--max-tokens N] [--json]`: the kNN-LM datastore of a trained decoder over a corpus
 // (retrieval/build_datastore.h, docs/retrieval.md).
+// `lmforge datastore recall --checkpoint RUN --data FILE --exact DIR --approx DIR [--max-tokens N]
+//  [--k K] [--nprobe 8,32,128]`: recall and speed of an IVF-PQ datastore against the exact one on
+// the context vectors of FILE (retrieval/index_recall.h).
 #include <filesystem>
 #include <iostream>
 
@@ -11,6 +14,8 @@
 #include "lmforge/data/token_file.h"
 #include "lmforge/eval/sliding_window.h"
 #include "lmforge/retrieval/build_datastore.h"
+#include "lmforge/retrieval/index_recall.h"
+#include "lmforge/retrieval/knn_lm.h"
 #include "lmforge/train/load_run.h"
 #include "lmforge/train/task.h"
 
@@ -23,7 +28,44 @@ struct DatastoreArgs {
   bool fp16 = false, json = false;
   int threads = 0;
   retrieval::IndexSpec index;
+  // recall
+  std::string exact, approx;
+  int64_t k = 1024;
+  std::vector<int64_t> nprobes{8, 32, 128};
 };
+
+// The scored positions' context vectors of the first max_tokens tokens of a.data.
+at::Tensor query_vectors(const DatastoreArgs& a, LoadedRun& run) {
+  const data::Tokenizer& tok = *run.tokenizer;
+  data::TokenFile tf = data::TokenFile::open_or_build(
+      tok, a.data, a.cache_dir.empty() ? default_token_cache_dir(run.config.data) : a.cache_dir);
+  const int64_t n = a.max_tokens > 0 ? std::min(a.max_tokens, tf.size()) : tf.size();
+  at::Tensor stream = at::cat({at::full({1}, tok.eos_id(), at::kLong), tf.slice(0, n)});
+  std::vector<at::Tensor> parts;
+  forward_windows(*run.model, stream, window_options(run.config, a.context, a.stride, a.batch, a.precision),
+                  [&](const at::Tensor& h, const at::Tensor& targets) {
+                    at::Tensor mask = (targets != -100).reshape({-1});
+                    parts.push_back(h.reshape({-1, h.size(-1)}).index({mask}).to(at::kCPU).to(at::kFloat));
+                  });
+  return at::cat(parts, 0);
+}
+
+int run_datastore_recall(const DatastoreArgs& a) {
+  set_threads(a.threads);
+  LMF_REQUIRE(retrieval::faiss_available(), UserError, retrieval::no_faiss_message());
+  LoadedRun run = load_run(a.checkpoint, a.device);
+  LMF_REQUIRE(run.tokenizer, UserError, "datastore recall needs a text model");
+  LMF_REQUIRE(std::filesystem::exists(a.data), InputError, "data file '", a.data, "' does not exist");
+  const retrieval::ModelIdentity id = retrieval::identify_model(run);
+  retrieval::KnnOptions o;
+  o.k = a.k;
+  retrieval::KnnLm exact(a.exact, id, o), approx(a.approx, id, o);
+  nlohmann::json j = retrieval::index_recall(exact, approx, query_vectors(a, run), a.nprobes);
+  j["exact"] = exact.describe();
+  j["approx_index"] = approx.describe();
+  std::cout << j.dump(2) << std::endl;
+  return 0;
+}
 
 int run_datastore_build(const DatastoreArgs& a) {
   set_threads(a.threads);
@@ -90,7 +132,19 @@ const bool kRegistered = register_subcommand(
       b->add_option("--device", a->device, "cpu | cuda (default: the run's)");
       b->add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
       b->add_flag("--json", a->json, "print the summary as JSON");
-      return [a] { return run_datastore_build(*a); };
+      CLI::App* r = app.add_subcommand("recall", "recall and speed of an approximate datastore against the exact one");
+      r->add_option("--checkpoint", a->checkpoint, "run directory of the model both datastores belong to")->required();
+      r->add_option("--data", a->data, "text whose context vectors are the queries (e.g. wiki.valid.tokens)")->required();
+      r->add_option("--exact", a->exact, "datastore with an exact index")->required();
+      r->add_option("--approx", a->approx, "datastore with an ivfpq index over the same corpus")->required();
+      r->add_option("--max-tokens", a->max_tokens, "queries: the first N tokens of --data");
+      r->add_option("--k", a->k, "neighbours per query");
+      r->add_option("--nprobe", a->nprobes, "ivfpq cells visited, comma-separated")->delimiter(',');
+      r->add_option("--context", a->context, "window length in tokens (default: as eval-lm)");
+      r->add_option("--stride", a->stride, "new tokens per window (default: as eval-lm)");
+      r->add_option("--cache-dir", a->cache_dir, "where the tokenized file is cached");
+      r->add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
+      return [a, b] { return b->parsed() ? run_datastore_build(*a) : run_datastore_recall(*a); };
     });
 
 }  // namespace

@@ -74,6 +74,10 @@ Neighbours KnnLm::search(const at::Tensor& queries_in) const {
   return r;
 }
 
+void KnnLm::set_nprobe(int64_t nprobe) {
+  for (FaissIndex& i : idx_) i.set_nprobe(nprobe);
+}
+
 at::Tensor KnnLm::log_probs(const Neighbours& n, int64_t vocab, double temperature) const {
   return knn_log_probs(n.dists, n.vals, vocab, temperature);
 }

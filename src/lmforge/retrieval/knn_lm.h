@@ -37,6 +37,7 @@ class KnnLm {
   at::Tensor log_probs(const Neighbours& n, int64_t vocab, double temperature) const;
 
   const Datastore& datastore() const { return ds_; }
+  void set_nprobe(int64_t nprobe);  // every shard (ivfpq)
   bool recomputes() const { return recompute_; }
   nlohmann::json describe() const;
 
