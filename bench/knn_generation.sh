@@ -12,7 +12,8 @@ LMF=${LMFORGE:-$ROOT/build/lmforge}
 TXT=${TEXT:-$ROOT/../shared/data/wikitext-103/wiki.valid.tokens}
 mkdir -p "$OUT"
 # Article body lines (not headings, not empty), their first 20 words.
-grep -v '^ *=' "$TXT" | awk 'NF > 40' | head -n "$N" | cut -d' ' -f1-21 > "$OUT/prompts.txt"
+awk -v n="$N" '!/^ *=/ && NF > 40 { p = $1; for (i = 2; i <= 20; i++) p = p " " $i; print " " p; if (++c >= n) exit }' \
+  "$TXT" > "$OUT/prompts.txt"
 i=0
 while IFS= read -r prompt; do
   "$LMF" generate --checkpoint "$RUN" --prompt "$prompt" --max-new "$NEW" --temperature 1 --top-p 0.9 \

@@ -56,7 +56,7 @@ TEST(KnnDistribution, MatchesDefinitionAndSumsToOne) {
       }
     }
     // The one-token form equals the gathered full form.
-    at::Tensor tg = at::tensor({0, 1, 2, 3, 7}, at::kLong);
+    at::Tensor tg = at::tensor(std::vector<int64_t>{0, 1, 2, 3, 7});
     at::Tensor one = lr::knn_target_log_probs(c.dists, c.vals, tg, T);
     at::Tensor full = lp.gather(1, tg.view({-1, 1})).squeeze(1);
     EXPECT_TRUE(at::allclose(one.masked_fill(one.isinf(), 0), full.masked_fill(full.isinf(), 0), 1e-6, 1e-6));
@@ -66,8 +66,8 @@ TEST(KnnDistribution, MatchesDefinitionAndSumsToOne) {
 
 TEST(KnnDistribution, StableWhereDirectSoftmaxUnderflows) {
   // exp(-d/T) is 0 in fp32 and double for these: the direct form divides 0 by 0.
-  at::Tensor d = at::tensor({{1e5f, 1e5f + 1, 1e5f + 2}}, at::kFloat);
-  at::Tensor v = at::tensor({{3L, 3L, 1L}}, at::kLong);
+  at::Tensor d = at::tensor(std::vector<float>{1e5f, 1e5f + 1, 1e5f + 2}).view({1, 3});
+  at::Tensor v = at::tensor(std::vector<int64_t>{3, 3, 1}).view({1, 3});
   at::Tensor lp = lr::knn_log_probs(d, v, 4, 1.0);
   EXPECT_FALSE(lp.isnan().any().item<bool>());
   const double z = 1 + std::exp(-1.0) + std::exp(-2.0);
@@ -95,6 +95,6 @@ TEST(KnnDistribution, InterpolationEqualsDirectMixingAndSumsToOne) {
 TEST(KnnDistribution, EntropyOfKnownDistributions) {
   at::Tensor uniform = at::full({1, 4}, std::log(0.25), at::kFloat);
   EXPECT_NEAR(lr::entropy_of_log_probs(uniform).item<double>(), std::log(4.0), 1e-6);
-  at::Tensor point = at::tensor({{0.0f, -INFINITY, -INFINITY}});
+  at::Tensor point = at::tensor(std::vector<float>{0.0f, -INFINITY, -INFINITY}).view({1, 3});
   EXPECT_EQ(lr::entropy_of_log_probs(point).item<double>(), 0.0);
 }

@@ -125,7 +125,7 @@ TEST_F(KnnLmCli, ExactIndexReturnsAStoredKeyAtDistanceZeroAndItsToken) {
   o.k = 4;
   o.recompute = "on";
   lr::KnnLm knn(ds, raw.meta().model, o);
-  at::Tensor ids = at::tensor({0L, 7L, 100L, raw.meta().count - 1});
+  at::Tensor ids = at::tensor(std::vector<int64_t>{0, 7, 100, raw.meta().count - 1});
   lr::Neighbours nb = knn.search(raw.shard_keys_rows(0, ids));
   EXPECT_TRUE(at::equal(nb.ids.select(1, 0), ids));
   EXPECT_EQ(nb.dists.select(1, 0).abs().max().item<double>(), 0.0);
