@@ -70,7 +70,8 @@ Batch DittoTask::train_batch(int64_t step, int64_t micro, int rank, int world) {
   std::vector<int64_t> usable;  // rows with a sentence that has one before it
   for (int64_t r = 0; r < B; ++r) {
     rows[r].assign(in[r].data_ptr<int64_t>(), in[r].data_ptr<int64_t>() + T);
-    if (pseudo_repetition(rows[r], end_id_, 0)) usable.push_back(r);
+    // pseudo_repetition needs three sentence ends (a sentence with one before it).
+    if (std::count(rows[r].begin(), rows[r].end(), end_id_) >= 3) usable.push_back(r);
   }
   if (usable.empty()) return b;  // no row of the batch has a usable sentence: this update is plain LM
   std::vector<int64_t> inputs, targets, units;
